@@ -7,9 +7,13 @@
 pub mod config;
 pub mod entry;
 pub mod error;
+pub mod log;
 pub mod message;
+pub mod quorum;
+pub mod read_only;
 pub mod ready;
 pub mod storage;
+pub mod tracker;
 pub mod types;
 
 mod raft;
