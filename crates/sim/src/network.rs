@@ -1,0 +1,180 @@
+//! The simulated network: labrpc's behaviour (catalogue §2) adapted to one-way
+//! messages. Requests (`Message::is_request`) play the part of labrpc calls, the other
+//! messages the part of replies.
+
+use crate::event_queue::{ms, Time};
+use crate::rng::SimRng;
+use raft::Message;
+
+/// What happens to a message handed to the network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// It arrives after `delay`.
+    Deliver {
+        /// Latency.
+        delay: Time,
+    },
+    /// It is silently lost.
+    Drop,
+    /// It is lost and, like a labrpc call that fails, the sender is told the peer is
+    /// unreachable after `after`.
+    Unreachable {
+        /// When the sender learns of the failure.
+        after: Time,
+    },
+}
+
+/// Counters the tester reads (labrpc's `GetTotalCount`, `GetCount`, `GetTotalBytes`).
+#[derive(Clone, Debug, Default)]
+pub struct NetStats {
+    /// Every request sent, even over disabled links.
+    pub rpc_total: u64,
+    /// Requests that reached each server.
+    pub rpc_count: Vec<u64>,
+    /// Request bytes of every request sent plus bytes of responses delivered.
+    pub bytes_total: u64,
+    /// Every message handed to the network.
+    pub messages_sent: u64,
+    /// Messages that arrived.
+    pub messages_delivered: u64,
+}
+
+/// Link state and reliability settings.
+pub struct Network {
+    servers: usize,
+    /// `enabled[from * servers + to]`: the directed link carries messages.
+    enabled: Vec<bool>,
+    reliable: bool,
+    long_reordering: bool,
+    long_delays: bool,
+    rng: SimRng,
+    /// The counters.
+    pub stats: NetStats,
+}
+
+impl Network {
+    /// A network of `servers` nodes with every link disabled (the lab connects nodes
+    /// explicitly), reliable, with long delays for failed calls as in all Raft tests.
+    pub fn new(servers: usize, rng: SimRng) -> Network {
+        Network {
+            servers,
+            enabled: vec![false; servers * servers],
+            reliable: true,
+            long_reordering: false,
+            long_delays: true,
+            rng,
+            stats: NetStats {
+                rpc_count: vec![0; servers],
+                ..NetStats::default()
+            },
+        }
+    }
+
+    /// Enables or disables the directed link `from -> to`.
+    pub fn set_link(&mut self, from: usize, to: usize, enabled: bool) {
+        self.enabled[from * self.servers + to] = enabled;
+    }
+
+    /// True if `from -> to` carries messages.
+    pub fn link(&self, from: usize, to: usize) -> bool {
+        self.enabled[from * self.servers + to]
+    }
+
+    /// labrpc `Reliable(reliable)`.
+    pub fn set_reliable(&mut self, reliable: bool) {
+        self.reliable = reliable;
+    }
+
+    /// True if the network neither delays nor drops.
+    pub fn is_reliable(&self) -> bool {
+        self.reliable
+    }
+
+    /// labrpc `LongReordering(on)`.
+    pub fn set_long_reordering(&mut self, on: bool) {
+        self.long_reordering = on;
+    }
+
+    /// labrpc `LongDelays(on)`: how long failed calls take to fail.
+    pub fn set_long_delays(&mut self, on: bool) {
+        self.long_delays = on;
+    }
+
+    /// Decides the fate of `msg` from `from` to `to`; `to_alive` says whether a server
+    /// runs there. Updates the send-side counters.
+    pub fn route(&mut self, from: usize, to: usize, to_alive: bool, msg: &Message) -> Fate {
+        self.stats.messages_sent += 1;
+        if msg.is_request() {
+            self.route_request(from, to, to_alive, msg)
+        } else {
+            self.route_response(from, to, to_alive)
+        }
+    }
+
+    fn route_request(&mut self, from: usize, to: usize, to_alive: bool, msg: &Message) -> Fate {
+        self.stats.rpc_total += 1;
+        self.stats.bytes_total += msg.size_bytes() as u64;
+        if !self.link(from, to) || !to_alive {
+            return Fate::Unreachable {
+                after: self.failure_delay(),
+            };
+        }
+        if self.reliable {
+            return Fate::Deliver {
+                delay: self.base_latency(),
+            };
+        }
+        // labrpc sleeps 0-26 ms before deciding to drop, so the draw order is the same.
+        let delay = self.rng.below(ms(27));
+        if self.rng.chance_per_mille(100) {
+            return Fate::Drop;
+        }
+        Fate::Deliver { delay }
+    }
+
+    fn route_response(&mut self, from: usize, to: usize, to_alive: bool) -> Fate {
+        if !self.link(from, to) || !to_alive {
+            return Fate::Drop;
+        }
+        if !self.reliable && self.rng.chance_per_mille(100) {
+            return Fate::Drop;
+        }
+        if self.long_reordering && self.rng.below(900) < 600 {
+            // 200 + rand(0..rand(0..2000)) ms: skewed towards the low end.
+            let spread = self.rng.below(2000);
+            let extra = self.rng.below(spread + 1);
+            return Fate::Deliver {
+                delay: ms(200 + extra),
+            };
+        }
+        Fate::Deliver {
+            delay: self.base_latency(),
+        }
+    }
+
+    /// How long a call to a disabled or missing server takes to fail.
+    pub fn failure_delay(&mut self) -> Time {
+        if self.long_delays {
+            self.rng.below(ms(7000))
+        } else {
+            self.rng.below(ms(100))
+        }
+    }
+
+    /// Latency of a reliable delivery: small, still seeded so ties are broken randomly.
+    fn base_latency(&mut self) -> Time {
+        self.rng.range_inclusive(100, 2_000)
+    }
+
+    /// Counts a request arriving at server `to`.
+    pub fn count_request_delivered(&mut self, to: usize) {
+        self.stats.rpc_count[to] += 1;
+        self.stats.messages_delivered += 1;
+    }
+
+    /// Counts a response arriving (its bytes count only now, as in labrpc).
+    pub fn count_response_delivered(&mut self, msg: &Message) {
+        self.stats.bytes_total += msg.size_bytes() as u64;
+        self.stats.messages_delivered += 1;
+    }
+}
