@@ -478,7 +478,7 @@ impl Cluster {
             self.violation(format!("node {} sends a misaddressed message {msg:?}", from + 1));
         }
         let alive = self.servers[to].raft.is_some();
-        let fate = self.net.route(from, to, alive, &msg);
+        let fate = self.net.route(self.now(), from, to, alive, &msg);
         let mut fields = message_fields(&msg).to_vec();
         fields.push(match fate {
             Fate::Deliver { delay } => delay,

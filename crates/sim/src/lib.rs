@@ -7,10 +7,13 @@
 pub mod applier;
 pub mod cluster;
 pub mod command;
+pub mod demo;
 pub mod disk;
 pub mod event_queue;
 pub mod invariants;
+pub mod lab;
 pub mod network;
+pub mod report;
 pub mod rng;
 pub mod server;
 pub mod task;

@@ -6,6 +6,9 @@ use crate::event_queue::{ms, Time};
 use crate::rng::SimRng;
 use raft::Message;
 
+/// Marker delay: "take the in-order path" (resolved in [`Network::route`]).
+const IN_ORDER: Time = Time::MAX;
+
 /// What happens to a message handed to the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
@@ -44,6 +47,9 @@ pub struct Network {
     servers: usize,
     /// `enabled[from * servers + to]`: the directed link carries messages.
     enabled: Vec<bool>,
+    /// `fifo_until[from * servers + to]`: latest arrival time scheduled on the link's
+    /// in-order path. Reliable delivery is FIFO per link, like a TCP connection.
+    fifo_until: Vec<Time>,
     reliable: bool,
     long_reordering: bool,
     long_delays: bool,
@@ -59,6 +65,7 @@ impl Network {
         Network {
             servers,
             enabled: vec![false; servers * servers],
+            fifo_until: vec![0; servers * servers],
             reliable: true,
             long_reordering: false,
             long_delays: true,
@@ -100,15 +107,29 @@ impl Network {
         self.long_delays = on;
     }
 
-    /// Decides the fate of `msg` from `from` to `to`; `to_alive` says whether a server
-    /// runs there. Updates the send-side counters.
-    pub fn route(&mut self, from: usize, to: usize, to_alive: bool, msg: &Message) -> Fate {
+    /// Decides the fate of `msg` from `from` to `to` sent at `now`; `to_alive` says
+    /// whether a server runs there. Updates the send-side counters.
+    pub fn route(&mut self, now: Time, from: usize, to: usize, to_alive: bool, msg: &Message) -> Fate {
         self.stats.messages_sent += 1;
-        if msg.is_request() {
+        let fate = if msg.is_request() {
             self.route_request(from, to, to_alive, msg)
         } else {
             self.route_response(from, to, to_alive)
+        };
+        match fate {
+            Fate::Deliver { delay } if delay == IN_ORDER => Fate::Deliver {
+                delay: self.in_order_delay(now, from, to),
+            },
+            other => other,
         }
+    }
+
+    /// A small seeded latency that never overtakes an earlier in-order message.
+    fn in_order_delay(&mut self, now: Time, from: usize, to: usize) -> Time {
+        let link = from * self.servers + to;
+        let at = (now + self.rng.range_inclusive(100, 2_000)).max(self.fifo_until[link]);
+        self.fifo_until[link] = at;
+        at - now
     }
 
     fn route_request(&mut self, from: usize, to: usize, to_alive: bool, msg: &Message) -> Fate {
@@ -120,9 +141,7 @@ impl Network {
             };
         }
         if self.reliable {
-            return Fate::Deliver {
-                delay: self.base_latency(),
-            };
+            return Fate::Deliver { delay: IN_ORDER };
         }
         // labrpc sleeps 0-26 ms before deciding to drop, so the draw order is the same.
         let delay = self.rng.below(ms(27));
@@ -147,9 +166,7 @@ impl Network {
                 delay: ms(200 + extra),
             };
         }
-        Fate::Deliver {
-            delay: self.base_latency(),
-        }
+        Fate::Deliver { delay: IN_ORDER }
     }
 
     /// How long a call to a disabled or missing server takes to fail.
@@ -159,11 +176,6 @@ impl Network {
         } else {
             self.rng.below(ms(100))
         }
-    }
-
-    /// Latency of a reliable delivery: small, still seeded so ties are broken randomly.
-    fn base_latency(&mut self) -> Time {
-        self.rng.range_inclusive(100, 2_000)
     }
 
     /// Counts a request arriving at server `to`.

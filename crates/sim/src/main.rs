@@ -1,0 +1,187 @@
+//! `sim`: run the deterministic simulator from the command line.
+//!
+//! - `sim demo [--seed S]`: a 5-node cluster through partitions, crashes and an
+//!   unreliable network, then healed; prints a summary.
+//! - `sim sweep --seeds N [--test NAME]`: the lab tests over N seeds; non-zero exit on
+//!   any failure, with replay commands.
+//! - `sim report [--seed S]`: the lab's columns for all 28 tests beside the reference.
+//! - `sim replay --test NAME --seed S [--trace]`: rerun one test, optionally printing
+//!   every event.
+
+use clap::{Parser, Subcommand};
+use sim::lab::runner::{describe_failure, run_many, run_test};
+use sim::lab::{find, TESTS};
+use sim::SimOptions;
+use std::process::ExitCode;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(name = "sim", about = "raftkv's deterministic Raft simulator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a 5-node cluster through faults, heal it, and print a summary.
+    Demo {
+        /// The seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print every event.
+        #[arg(long)]
+        trace: bool,
+    },
+    /// Run lab tests over many seeds.
+    Sweep {
+        /// Number of seeds (0..N).
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+        /// Only this test (default: all 28).
+        #[arg(long)]
+        test: Option<String>,
+    },
+    /// Print the lab's columns for every test beside the reference figures.
+    Report {
+        /// The seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
+    /// Rerun one test on one seed.
+    Replay {
+        /// The test's name (e.g. figure8_3c).
+        #[arg(long)]
+        test: String,
+        /// The seed.
+        #[arg(long)]
+        seed: u64,
+        /// Print every event.
+        #[arg(long)]
+        trace: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Demo { seed, trace } => demo(seed, trace),
+        Command::Sweep { seeds, first, test } => sweep(first, seeds, test.as_deref()),
+        Command::Report { seed } => report(seed),
+        Command::Replay { test, seed, trace } => replay(&test, seed, trace),
+    }
+}
+
+fn demo(seed: u64, trace: bool) -> ExitCode {
+    let mut opts = SimOptions::new(seed);
+    opts.trace = trace;
+    match sim::demo::run(opts) {
+        Ok(summary) => {
+            println!("{summary}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("demo failed on seed {seed}: {message}");
+            eprintln!("replay: cargo run --release -p sim -- demo --seed {seed} --trace");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn sweep(first: u64, seeds: u64, only: Option<&str>) -> ExitCode {
+    let tests: Vec<_> = match only {
+        Some(name) => match find(name) {
+            Some(test) => vec![test],
+            None => return unknown_test(name),
+        },
+        None => TESTS.iter().collect(),
+    };
+    let jobs: Vec<_> = tests
+        .iter()
+        .flat_map(|&test| (first..first + seeds).map(move |seed| (test, SimOptions::new(seed))))
+        .collect();
+    let started = Instant::now();
+    quiet_panics();
+    let outcomes = run_many(&jobs);
+    let mut failed = 0;
+    for test in &tests {
+        let mine: Vec<_> = outcomes.iter().filter(|o| o.test.name == test.name).collect();
+        let fails: Vec<_> = mine.iter().filter(|o| !o.passed()).collect();
+        println!("{:<32} {}/{} passed", test.name, mine.len() - fails.len(), mine.len());
+        for outcome in fails {
+            println!("{}", describe_failure(outcome));
+        }
+        failed += mine.iter().filter(|o| !o.passed()).count();
+    }
+    println!(
+        "{} runs, {failed} failed, {:.1}s wall",
+        outcomes.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn report(seed: u64) -> ExitCode {
+    let jobs: Vec<_> = TESTS.iter().map(|test| (test, SimOptions::new(seed))).collect();
+    quiet_panics();
+    let outcomes = run_many(&jobs);
+    println!("seed {seed}; left: this simulator (virtual seconds), right: the lab's reference solution");
+    println!("{}", sim::report::header());
+    for outcome in &outcomes {
+        println!("{}", sim::report::row(outcome));
+    }
+    if outcomes.iter().all(|o| o.passed()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn replay(name: &str, seed: u64, trace: bool) -> ExitCode {
+    let Some(test) = find(name) else {
+        return unknown_test(name);
+    };
+    let mut opts = SimOptions::new(seed);
+    opts.trace = trace;
+    quiet_panics();
+    let outcome = run_test(test, opts);
+    for stats in &outcome.stats {
+        println!("{}\n{}", stats.desc, stats.passed_line());
+    }
+    println!(
+        "{} seed {seed}: {} events, {} invariant checks, {:.1} virtual s, {:.2} s wall, digest {:016x}",
+        name,
+        outcome.events,
+        outcome.checks,
+        outcome.virtual_seconds,
+        outcome.wall.as_secs_f64(),
+        outcome.digest
+    );
+    match &outcome.result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => {
+            println!("{}", describe_failure(&outcome));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn unknown_test(name: &str) -> ExitCode {
+    eprintln!("no test named {name}; known tests:");
+    for test in TESTS {
+        eprintln!("  {}", test.name);
+    }
+    ExitCode::from(2)
+}
+
+/// Failures are reported with their seed by the runner; the default hook's extra
+/// "thread panicked" lines would only repeat them.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|_| {}));
+}
