@@ -110,7 +110,8 @@ impl Appliers {
             return Err(format!("server {i} apply out of order {index}"));
         }
         self.logs[i].last_applied = index;
-        if self.kind == ApplierKind::Snapshot && (index + 1) % SNAPSHOT_INTERVAL == 0 {
+        if self.kind == ApplierKind::Snapshot && index % SNAPSHOT_INTERVAL == SNAPSHOT_INTERVAL - 1
+        {
             let data = encode_snapshot(index, &self.logs[i].slots);
             return Ok(AfterApply::Snapshot { index, data });
         }
@@ -136,7 +137,12 @@ impl Appliers {
 
     /// Server `i`'s Raft delivered a snapshot (the lab's `ingestSnap` with an index),
     /// or the tester read one from a restarting server's disk (`index == None`).
-    pub fn ingest_snapshot(&mut self, i: usize, data: &[u8], index: Option<u64>) -> Result<(), String> {
+    pub fn ingest_snapshot(
+        &mut self,
+        i: usize,
+        data: &[u8],
+        index: Option<u64>,
+    ) -> Result<(), String> {
         let (last_included, slots) = decode_snapshot(data)?;
         if index.is_some_and(|index| index != last_included) {
             return Err(format!("server {i} snapshot doesn't match m.SnapshotIndex"));
@@ -199,7 +205,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, len: usize) -> Result<&'a [u8], String> {
-        let end = self.at.checked_add(len).filter(|&end| end <= self.data.len());
+        let end = self
+            .at
+            .checked_add(len)
+            .filter(|&end| end <= self.data.len());
         let end = end.ok_or_else(|| "snapshot decode error: truncated".to_string())?;
         let bytes = &self.data[self.at..end];
         self.at = end;

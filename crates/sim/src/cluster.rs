@@ -196,25 +196,38 @@ impl Cluster {
     }
 
     fn record_connect(&mut self, i: usize, up: bool) {
-        self.trace.record(self.now(), TraceKind::Connect, &[i as u64, up as u64], || {
-            format!("n{} {}", i + 1, if up { "connected" } else { "disconnected" })
-        });
+        self.trace.record(
+            self.now(),
+            TraceKind::Connect,
+            &[i as u64, up as u64],
+            || {
+                format!(
+                    "n{} {}",
+                    i + 1,
+                    if up { "connected" } else { "disconnected" }
+                )
+            },
+        );
     }
 
     /// labrpc `Reliable(reliable)`.
     pub fn set_reliable(&mut self, reliable: bool) {
         self.net.set_reliable(reliable);
-        self.trace.record(self.now(), TraceKind::NetMode, &[1, reliable as u64], || {
-            format!("network reliable={reliable}")
-        });
+        self.trace.record(
+            self.now(),
+            TraceKind::NetMode,
+            &[1, reliable as u64],
+            || format!("network reliable={reliable}"),
+        );
     }
 
     /// labrpc `LongReordering(on)`.
     pub fn set_long_reordering(&mut self, on: bool) {
         self.net.set_long_reordering(on);
-        self.trace.record(self.now(), TraceKind::NetMode, &[2, on as u64], || {
-            format!("network long_reordering={on}")
-        });
+        self.trace
+            .record(self.now(), TraceKind::NetMode, &[2, on as u64], || {
+                format!("network long_reordering={on}")
+            });
     }
 
     /// The lab's `crash1(i)`: disconnect, stop the core, lose unfinished writes.
@@ -225,9 +238,10 @@ impl Cluster {
             server.disk.crash();
             server.incarnation += 1;
             self.stats.crashes += 1;
-            self.trace.record(self.now(), TraceKind::Crash, &[i as u64], || {
-                format!("n{} crashed", i + 1)
-            });
+            self.trace
+                .record(self.now(), TraceKind::Crash, &[i as u64], || {
+                    format!("n{} crashed", i + 1)
+                });
         }
     }
 
@@ -238,13 +252,18 @@ impl Cluster {
         let recovered = self.servers[i].disk.recover();
         self.appliers.on_restart(i);
         if !recovered.snapshot.data.is_empty() {
-            if let Err(e) = self.appliers.ingest_snapshot(i, &recovered.snapshot.data, None) {
+            if let Err(e) = self
+                .appliers
+                .ingest_snapshot(i, &recovered.snapshot.data, None)
+            {
                 self.fail(format!("apply error: {e}"));
             }
         }
         let server = &mut self.servers[i];
         server.incarnation += 1;
-        let config = self.opts.raft_config(i, self.connected.len(), server.incarnation);
+        let config = self
+            .opts
+            .raft_config(i, self.connected.len(), server.incarnation);
         let raft = match Raft::new(config, recovered.clone()) {
             Ok(raft) => raft,
             Err(e) => self.fail(format!("server {i} failed to start: {e}")),
@@ -254,11 +273,29 @@ impl Cluster {
         }
         let server = &mut self.servers[i];
         server.raft = Some(raft);
-        let (incarnation, first_tick) = (server.incarnation, server.next_tick_after(self.queue.now(), self.opts.tick));
-        self.queue.schedule_at(first_tick, Event::Tick { node: i, incarnation });
-        self.trace.record(self.now(), TraceKind::Restart, &[i as u64, u64::from(incarnation)], || {
-            format!("n{} started (incarnation {incarnation}, term {})", i + 1, recovered.hard_state.term)
-        });
+        let (incarnation, first_tick) = (
+            server.incarnation,
+            server.next_tick_after(self.queue.now(), self.opts.tick),
+        );
+        self.queue.schedule_at(
+            first_tick,
+            Event::Tick {
+                node: i,
+                incarnation,
+            },
+        );
+        self.trace.record(
+            self.now(),
+            TraceKind::Restart,
+            &[i as u64, u64::from(incarnation)],
+            || {
+                format!(
+                    "n{} started (incarnation {incarnation}, term {})",
+                    i + 1,
+                    recovered.hard_state.term
+                )
+            },
+        );
         self.after_event(i);
     }
 
@@ -268,9 +305,12 @@ impl Cluster {
         let result = raft.propose(cmd.bytes().to_vec());
         let accepted = result.as_ref().ok().map(|id| (id.index.0, id.term.0));
         let (index, term) = accepted.unwrap_or((0, 0));
-        self.trace.record(self.now(), TraceKind::Propose, &[i as u64, index, term], || {
-            format!("Start({cmd}) on n{} -> {:?}", i + 1, result)
-        });
+        self.trace.record(
+            self.now(),
+            TraceKind::Propose,
+            &[i as u64, index, term],
+            || format!("Start({cmd}) on n{} -> {:?}", i + 1, result),
+        );
         if accepted.is_some() {
             self.stats.proposals += 1;
         }
@@ -280,7 +320,10 @@ impl Cluster {
 
     /// The lab's `GetState()`: `(term, is_leader)`, or `None` if crashed.
     pub fn get_state(&self, i: usize) -> Option<(Term, bool)> {
-        self.servers[i].raft.as_ref().map(|r| (r.term(), r.is_leader()))
+        self.servers[i]
+            .raft
+            .as_ref()
+            .map(|r| (r.term(), r.is_leader()))
     }
 
     /// Schedules a wake-up of tester task `task` at `at`.
@@ -295,9 +338,10 @@ impl Cluster {
     pub fn run_until(&mut self, limit: Time) -> Option<usize> {
         while let Some(event) = self.queue.pop_due(limit) {
             if let Event::Task { task } = event {
-                self.trace.record(self.now(), TraceKind::TaskWake, &[task as u64], || {
-                    format!("task {task} wakes")
-                });
+                self.trace
+                    .record(self.now(), TraceKind::TaskWake, &[task as u64], || {
+                        format!("task {task} wakes")
+                    });
                 return Some(task);
             }
             self.handle(event);
@@ -335,23 +379,42 @@ impl Cluster {
         let next = server.next_tick_after(self.queue.now(), self.opts.tick);
         server.raft.as_mut().expect("current").tick();
         self.stats.ticks += 1;
-        self.queue.schedule_at(next, Event::Tick { node, incarnation });
-        self.trace.record(self.now(), TraceKind::Tick, &[node as u64], || {
-            format!("n{} tick", node + 1)
-        });
+        self.queue
+            .schedule_at(next, Event::Tick { node, incarnation });
+        self.trace
+            .record(self.now(), TraceKind::Tick, &[node as u64], || {
+                format!("n{} tick", node + 1)
+            });
         self.after_event(node);
     }
 
     fn handle_deliver(&mut self, from: usize, from_inc: u32, to: usize, to_inc: u32, msg: Message) {
         if !self.servers[to].is_current(to_inc) {
-            self.trace.record(self.now(), TraceKind::DropOnArrival, &[from as u64, to as u64], || {
-                format!("n{} -> n{} {} dropped: recipient gone", from + 1, to + 1, msg.kind_name())
-            });
+            self.trace.record(
+                self.now(),
+                TraceKind::DropOnArrival,
+                &[from as u64, to as u64],
+                || {
+                    format!(
+                        "n{} -> n{} {} dropped: recipient gone",
+                        from + 1,
+                        to + 1,
+                        msg.kind_name()
+                    )
+                },
+            );
             if msg.is_request() {
                 // Like a labrpc call to a deleted server: fails after a long delay.
                 let after = self.net.failure_delay();
                 let peer = msg.to;
-                self.queue.schedule_in(after, Event::Unreachable { node: from, incarnation: from_inc, peer });
+                self.queue.schedule_in(
+                    after,
+                    Event::Unreachable {
+                        node: from,
+                        incarnation: from_inc,
+                        peer,
+                    },
+                );
             }
             return;
         }
@@ -360,9 +423,12 @@ impl Cluster {
         } else {
             self.net.count_response_delivered(&msg);
         }
-        self.trace.record(self.now(), TraceKind::Deliver, &message_fields(&msg), || {
-            format!("n{} <- n{} {}", to + 1, from + 1, describe(&msg))
-        });
+        self.trace.record(
+            self.now(),
+            TraceKind::Deliver,
+            &message_fields(&msg),
+            || format!("n{} <- n{} {}", to + 1, from + 1, describe(&msg)),
+        );
         self.servers[to].raft.as_mut().expect("current").step(msg);
         self.after_event(to);
     }
@@ -371,10 +437,17 @@ impl Cluster {
         if !self.servers[node].is_current(incarnation) {
             return;
         }
-        self.trace.record(self.now(), TraceKind::Unreachable, &[node as u64, peer.0], || {
-            format!("n{} told {peer} is unreachable", node + 1)
-        });
-        self.servers[node].raft.as_mut().expect("current").report_unreachable(peer);
+        self.trace.record(
+            self.now(),
+            TraceKind::Unreachable,
+            &[node as u64, peer.0],
+            || format!("n{} told {peer} is unreachable", node + 1),
+        );
+        self.servers[node]
+            .raft
+            .as_mut()
+            .expect("current")
+            .report_unreachable(peer);
         self.after_event(node);
     }
 
@@ -383,17 +456,24 @@ impl Cluster {
             return;
         }
         let server = &self.servers[node];
-        let request = server.disk.next_pending().expect("a pending write per DiskDone");
-        if let Err(e) = self.invariants.on_durable(node, server.disk.durable(), request) {
+        let request = server
+            .disk
+            .next_pending()
+            .expect("a pending write per DiskDone");
+        if let Err(e) = self
+            .invariants
+            .on_durable(node, server.disk.durable(), request)
+        {
             self.violation(e);
         }
         let now = self.now();
         let server = &mut self.servers[node];
         let request = server.disk.complete_next().expect("pending");
         let id = request.id;
-        self.trace.record(now, TraceKind::PersistDone, &[node as u64, id.0], || {
-            format!("n{} persisted #{}", node + 1, id.0)
-        });
+        self.trace
+            .record(now, TraceKind::PersistDone, &[node as u64, id.0], || {
+                format!("n{} persisted #{}", node + 1, id.0)
+            });
         server.raft.as_mut().expect("current").on_persisted(id);
         self.after_event(node);
     }
@@ -407,9 +487,10 @@ impl Cluster {
         match self.invariants.after_event(n, raft) {
             Ok(true) => {
                 let term = raft.term();
-                self.trace.record(self.now(), TraceKind::Leader, &[n as u64, term.0], || {
-                    format!("n{} is leader of {term}", n + 1)
-                });
+                self.trace
+                    .record(self.now(), TraceKind::Leader, &[n as u64, term.0], || {
+                        format!("n{} is leader of {term}", n + 1)
+                    });
             }
             Ok(false) => {}
             Err(e) => self.violation(e),
@@ -450,22 +531,36 @@ impl Cluster {
         }
         let now = self.now();
         let fields = [n as u64, request.id.0, request.entries.len() as u64];
-        self.trace.record(now, TraceKind::PersistStart, &fields, || {
-            format!(
-                "n{} persist #{}: {} entries{}{}",
-                n + 1,
-                request.id.0,
-                request.entries.len(),
-                if request.snapshot.is_some() { ", snapshot" } else { "" },
-                request.hard_state.map(|h| format!(", hard state {}/{}/{}", h.term, h.vote, h.commit)).unwrap_or_default()
-            )
-        });
+        self.trace
+            .record(now, TraceKind::PersistStart, &fields, || {
+                format!(
+                    "n{} persist #{}: {} entries{}{}",
+                    n + 1,
+                    request.id.0,
+                    request.entries.len(),
+                    if request.snapshot.is_some() {
+                        ", snapshot"
+                    } else {
+                        ""
+                    },
+                    request
+                        .hard_state
+                        .map(|h| format!(", hard state {}/{}/{}", h.term, h.vote, h.commit))
+                        .unwrap_or_default()
+                )
+            });
         // fsync latency 0.1-1 ms; writes complete in order.
         let latency = self.disk_rng.range_inclusive(100, 1_000);
         let server = &mut self.servers[n];
         let done = server.disk.submit(request, now, latency);
         let incarnation = server.incarnation;
-        self.queue.schedule_at(done, Event::DiskDone { node: n, incarnation });
+        self.queue.schedule_at(
+            done,
+            Event::DiskDone {
+                node: n,
+                incarnation,
+            },
+        );
     }
 
     fn send(&mut self, from: usize, msg: Message) {
@@ -475,7 +570,10 @@ impl Cluster {
         }
         let to = server_index(msg.to);
         if to >= self.servers.len() || to == from || msg.from != node_id(from) {
-            self.violation(format!("node {} sends a misaddressed message {msg:?}", from + 1));
+            self.violation(format!(
+                "node {} sends a misaddressed message {msg:?}",
+                from + 1
+            ));
         }
         let alive = self.servers[to].raft.is_some();
         let fate = self.net.route(self.now(), from, to, alive, &msg);
@@ -492,12 +590,22 @@ impl Cluster {
         match fate {
             Fate::Deliver { delay } => {
                 let to_incarnation = self.servers[to].incarnation;
-                let event = Event::Deliver { from, from_incarnation, to, to_incarnation, msg };
+                let event = Event::Deliver {
+                    from,
+                    from_incarnation,
+                    to,
+                    to_incarnation,
+                    msg,
+                };
                 self.queue.schedule_in(delay, event);
             }
             Fate::Drop => {}
             Fate::Unreachable { after } => {
-                let event = Event::Unreachable { node: from, incarnation: from_incarnation, peer: msg.to };
+                let event = Event::Unreachable {
+                    node: from,
+                    incarnation: from_incarnation,
+                    peer: msg.to,
+                };
                 self.queue.schedule_in(after, event);
             }
         }
@@ -510,9 +618,12 @@ impl Cluster {
         match apply {
             Apply::Entry(entry) => {
                 let index = entry.index.0;
-                self.trace.record(self.now(), TraceKind::Apply, &[n as u64, index, entry.term.0], || {
-                    format!("n{} applies {}", n + 1, entry.id())
-                });
+                self.trace.record(
+                    self.now(),
+                    TraceKind::Apply,
+                    &[n as u64, index, entry.term.0],
+                    || format!("n{} applies {}", n + 1, entry.id()),
+                );
                 let slot = match entry.payload {
                     EntryPayload::Empty => Slot::Empty,
                     EntryPayload::Command(data) => Slot::Command(Cmd(data)),
@@ -525,11 +636,17 @@ impl Cluster {
             }
             Apply::Snapshot(snapshot) => {
                 let last = snapshot.meta.last_included;
-                self.trace.record(self.now(), TraceKind::Apply, &[n as u64, last.index.0, last.term.0, 1], || {
-                    format!("n{} installs snapshot {last}", n + 1)
-                });
+                self.trace.record(
+                    self.now(),
+                    TraceKind::Apply,
+                    &[n as u64, last.index.0, last.term.0, 1],
+                    || format!("n{} installs snapshot {last}", n + 1),
+                );
                 if self.appliers.kind() == ApplierKind::Snapshot {
-                    if let Err(e) = self.appliers.ingest_snapshot(n, &snapshot.data, Some(last.index.0)) {
+                    if let Err(e) =
+                        self.appliers
+                            .ingest_snapshot(n, &snapshot.data, Some(last.index.0))
+                    {
                         self.fail(format!("apply error: {e}"));
                     }
                 }
@@ -542,9 +659,12 @@ impl Cluster {
         let raft = self.servers[n].raft.as_mut().expect("applying node runs");
         let result = raft.snapshot(Index(index), data);
         self.stats.snapshots += 1;
-        self.trace.record(self.now(), TraceKind::Snapshot, &[n as u64, index, result.is_ok() as u64], || {
-            format!("n{} Snapshot({index}) -> {result:?}", n + 1)
-        });
+        self.trace.record(
+            self.now(),
+            TraceKind::Snapshot,
+            &[n as u64, index, result.is_ok() as u64],
+            || format!("n{} Snapshot({index}) -> {result:?}", n + 1),
+        );
     }
 
     /// Virtual seconds since the start, as a float.
@@ -556,14 +676,27 @@ impl Cluster {
 /// Digest fields identifying a message.
 fn message_fields(msg: &Message) -> [u64; 5] {
     let detail = match &msg.body {
-        raft::MessageBody::AppendEntries { prev_log, entries, leader_commit, .. } => {
-            prev_log.index.0 ^ (entries.len() as u64) << 32 ^ leader_commit.0 << 48
-        }
-        raft::MessageBody::AppendEntriesResponse { success, match_index, .. } => match_index.0 << 1 | *success as u64,
+        raft::MessageBody::AppendEntries {
+            prev_log,
+            entries,
+            leader_commit,
+            ..
+        } => prev_log.index.0 ^ (entries.len() as u64) << 32 ^ leader_commit.0 << 48,
+        raft::MessageBody::AppendEntriesResponse {
+            success,
+            match_index,
+            ..
+        } => match_index.0 << 1 | *success as u64,
         raft::MessageBody::RequestVoteResponse { granted, .. } => *granted as u64,
         _ => 0,
     };
-    [msg.from.0, msg.to.0, msg.term.0, msg.kind_name().len() as u64 ^ (msg.size_bytes() as u64) << 8, detail]
+    [
+        msg.from.0,
+        msg.to.0,
+        msg.term.0,
+        msg.kind_name().len() as u64 ^ (msg.size_bytes() as u64) << 8,
+        detail,
+    ]
 }
 
 /// A one-line description of a message for the printed trace.
@@ -571,22 +704,52 @@ fn describe(msg: &Message) -> String {
     use raft::MessageBody::*;
     let t = msg.term;
     match &msg.body {
-        RequestVote { pre_vote, last_log, .. } => {
-            format!("{} {t} last {last_log}", if *pre_vote { "PreVote" } else { "RequestVote" })
+        RequestVote {
+            pre_vote, last_log, ..
+        } => {
+            format!(
+                "{} {t} last {last_log}",
+                if *pre_vote { "PreVote" } else { "RequestVote" }
+            )
         }
         RequestVoteResponse { pre_vote, granted } => {
-            format!("{} {t} granted={granted}", if *pre_vote { "PreVoteResp" } else { "VoteResp" })
+            format!(
+                "{} {t} granted={granted}",
+                if *pre_vote { "PreVoteResp" } else { "VoteResp" }
+            )
         }
-        AppendEntries { prev_log, entries, leader_commit, .. } => {
-            format!("AppendEntries {t} prev {prev_log} +{} commit {leader_commit}", entries.len())
+        AppendEntries {
+            prev_log,
+            entries,
+            leader_commit,
+            ..
+        } => {
+            format!(
+                "AppendEntries {t} prev {prev_log} +{} commit {leader_commit}",
+                entries.len()
+            )
         }
-        AppendEntriesResponse { success, match_index, conflict, .. } => {
+        AppendEntriesResponse {
+            success,
+            match_index,
+            conflict,
+            ..
+        } => {
             format!("AppendResp {t} success={success} match {match_index} conflict {conflict:?}")
         }
         InstallSnapshot { meta, data, .. } => {
-            format!("InstallSnapshot {t} {} ({} bytes)", meta.last_included, data.len())
+            format!(
+                "InstallSnapshot {t} {} ({} bytes)",
+                meta.last_included,
+                data.len()
+            )
         }
-        InstallSnapshotResponse { last_included, accepted, done, .. } => {
+        InstallSnapshotResponse {
+            last_included,
+            accepted,
+            done,
+            ..
+        } => {
             format!("SnapshotResp {t} {last_included} accepted={accepted} done={done}")
         }
         TimeoutNow => format!("TimeoutNow {t}"),

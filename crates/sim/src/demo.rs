@@ -47,13 +47,25 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "demo, seed {}: 5 nodes, faults healed, cluster agreed", self.seed)?;
-        writeln!(f, "  virtual time      {} s", format_time(self.virtual_time))?;
+        writeln!(
+            f,
+            "demo, seed {}: 5 nodes, faults healed, cluster agreed",
+            self.seed
+        )?;
+        writeln!(
+            f,
+            "  virtual time      {} s",
+            format_time(self.virtual_time)
+        )?;
         writeln!(f, "  proposals         {}", self.proposals)?;
         writeln!(f, "  committed index   {}", self.commits)?;
         writeln!(f, "  elections         {}", self.elections)?;
         writeln!(f, "  crashes           {}", self.crashes)?;
-        writeln!(f, "  messages          {} sent, {} delivered", self.messages, self.delivered)?;
+        writeln!(
+            f,
+            "  messages          {} sent, {} delivered",
+            self.messages, self.delivered
+        )?;
         writeln!(f, "  bytes             {}", self.bytes)?;
         writeln!(f, "  events            {}", self.events)?;
         writeln!(f, "  invariant checks  {}", self.checks)?;
@@ -111,7 +123,10 @@ pub fn run(opts: SimOptions) -> Result<Summary, String> {
 fn scenario(t: &mut Tester) {
     t.one(Cmd::from("hello"), SERVERS, true);
     let stop = std::rc::Rc::new(std::cell::Cell::new(false));
-    let proposer = t.spawn(Box::new(Proposer { next: 0, stop: stop.clone() }));
+    let proposer = t.spawn(Box::new(Proposer {
+        next: 0,
+        stop: stop.clone(),
+    }));
     for _ in 0..FAULT_ROUNDS {
         inject_fault(t);
         let pause = 200 + t.rng().below(600);

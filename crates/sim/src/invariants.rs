@@ -76,6 +76,35 @@ pub struct Invariants {
 
 type Check = Result<(), String>;
 
+/// What the checkers read from a running node (implemented by [`Raft`]; tests use
+/// fakes to prove each checker can fail).
+pub trait NodeView {
+    /// Current term.
+    fn term(&self) -> Term;
+    /// True if it believes it leads.
+    fn is_leader(&self) -> bool;
+    /// The id of the entry it holds at `index` (or its snapshot's last entry).
+    fn entry_id_at(&self, index: Index) -> Option<EntryId>;
+    /// Index of its latest snapshot.
+    fn snapshot_index(&self) -> Index;
+}
+
+impl NodeView for Raft {
+    fn term(&self) -> Term {
+        Raft::term(self)
+    }
+    fn is_leader(&self) -> bool {
+        Raft::is_leader(self)
+    }
+    fn entry_id_at(&self, index: Index) -> Option<EntryId> {
+        Raft::entry_id_at(self, index)
+    }
+    fn snapshot_index(&self) -> Index {
+        // Only read when a new leader's log lacks a committed index: rare.
+        self.status().snapshot_index
+    }
+}
+
 impl Invariants {
     /// Checkers for `servers` nodes.
     pub fn new(servers: usize) -> Invariants {
@@ -87,7 +116,12 @@ impl Invariants {
     }
 
     /// Node `n` (re)started from `recovered` as `raft`.
-    pub fn on_start(&mut self, n: usize, recovered: &RecoveredState, raft: &Raft) -> Check {
+    pub fn on_start(
+        &mut self,
+        n: usize,
+        recovered: &RecoveredState,
+        raft: &impl NodeView,
+    ) -> Check {
         self.checks += 1;
         let track = &mut self.nodes[n];
         if raft.term() < track.durable_term {
@@ -106,7 +140,7 @@ impl Invariants {
 
     /// After every event that touched node `n`: term monotonicity, election safety and,
     /// for a fresh leader, leader completeness. Returns true if `n` just became leader.
-    pub fn after_event(&mut self, n: usize, raft: &Raft) -> Result<bool, String> {
+    pub fn after_event(&mut self, n: usize, raft: &impl NodeView) -> Result<bool, String> {
         self.checks += 1;
         let term = raft.term();
         let track = &mut self.nodes[n];
@@ -137,7 +171,7 @@ impl Invariants {
         }
     }
 
-    fn check_leader_completeness(&mut self, n: usize, term: Term, raft: &Raft) -> Check {
+    fn check_leader_completeness(&mut self, n: usize, term: Term, raft: &impl NodeView) -> Check {
         self.checks += 1;
         let Some(committed) = self.highest_committed_before(term) else {
             return Ok(());
@@ -148,7 +182,7 @@ impl Invariants {
                 "[leader completeness] node {} leads {term} holding {held} where {committed} is committed",
                 n + 1
             )),
-            None if raft.status().snapshot_index >= committed.index => Ok(()),
+            None if raft.snapshot_index() >= committed.index => Ok(()),
             None => Err(format!(
                 "[leader completeness] node {} leads {term} without committed entry {committed}",
                 n + 1
@@ -172,7 +206,10 @@ impl Invariants {
         let old = self.nodes[n].hard_state;
         let who = n + 1;
         if new.term < old.term {
-            return Err(format!("[hard state] node {who} persists {} after {}", new.term, old.term));
+            return Err(format!(
+                "[hard state] node {who} persists {} after {}",
+                new.term, old.term
+            ));
         }
         if new.term == old.term && old.vote != NodeId::NONE && new.vote != old.vote {
             return Err(format!(
@@ -181,7 +218,10 @@ impl Invariants {
             ));
         }
         if new.commit < old.commit {
-            return Err(format!("[hard state] node {who} persists commit {} after {}", new.commit, old.commit));
+            return Err(format!(
+                "[hard state] node {who} persists commit {} after {}",
+                new.commit, old.commit
+            ));
         }
         self.nodes[n].hard_state = new;
         Ok(())
@@ -189,7 +229,12 @@ impl Invariants {
 
     /// Node `n`'s write `request` becomes durable on top of `before`: extend the chain
     /// hashes and compare them with every other node's (log matching).
-    pub fn on_durable(&mut self, n: usize, before: &RecoveredState, request: &PersistRequest) -> Check {
+    pub fn on_durable(
+        &mut self,
+        n: usize,
+        before: &RecoveredState,
+        request: &PersistRequest,
+    ) -> Check {
         self.checks += 1;
         if let Some(hard_state) = request.hard_state {
             let track = &mut self.nodes[n];
@@ -249,7 +294,10 @@ impl Invariants {
         let mut prev = shadow.hashes.last().copied().unwrap_or(shadow.base_hash);
         for (k, entry) in entries.iter().enumerate() {
             if entry.index.0 != first + k as u64 {
-                return Err(format!("[log] node {} writes non-contiguous entries", n + 1));
+                return Err(format!(
+                    "[log] node {} writes non-contiguous entries",
+                    n + 1
+                ));
             }
             let hash = chain_hash(prev, entry);
             let known = *self.chains.entry(entry.id()).or_insert(hash);
@@ -321,40 +369,278 @@ impl Invariants {
     /// Node `n` sends `msg`; `durable` is its disk image. Promises must be durable.
     pub fn on_send(&mut self, n: usize, msg: &Message, durable: &RecoveredState) -> Check {
         self.checks += 1;
-        let hard = durable.hard_state;
-        let last_index = durable.snapshot.meta.last_included.index.0 + durable.entries.len() as u64;
-        let who = n + 1;
-        match &msg.body {
-            MessageBody::RequestVoteResponse { pre_vote: false, granted: true } => {
-                let durable_vote = hard.term > msg.term || (hard.term == msg.term && hard.vote == msg.to);
-                if !durable_vote {
-                    return Err(format!(
-                        "[persist before promise] node {who} grants its vote in {} to {} but its durable hard state is {}/{}",
-                        msg.term, msg.to, hard.term, hard.vote
-                    ));
-                }
-            }
-            MessageBody::AppendEntriesResponse { success: true, match_index, .. } => {
-                if match_index.0 > last_index {
-                    return Err(format!(
-                        "[persist before promise] node {who} acknowledges index {match_index} but only {last_index} is durable"
-                    ));
-                }
-            }
-            MessageBody::InstallSnapshotResponse { done: true, accepted: true, last_included, .. } => {
-                if durable.snapshot.meta.last_included.index < last_included.index && last_index < last_included.index.0 {
-                    return Err(format!(
-                        "[persist before promise] node {who} acknowledges snapshot {last_included} before it is durable"
-                    ));
-                }
-            }
-            _ => {}
+        match unkept_promise(msg, durable) {
+            None => Ok(()),
+            Some(promise) => Err(format!(
+                "[persist before promise] node {} {promise} before it is durable",
+                n + 1
+            )),
         }
-        Ok(())
     }
 
     /// The highest index known committed (for summaries).
     pub fn highest_committed(&self) -> Index {
-        self.commit_bounds.values().map(|id| id.index).max().unwrap_or_default()
+        self.commit_bounds
+            .values()
+            .map(|id| id.index)
+            .max()
+            .unwrap_or_default()
+    }
+}
+
+/// What `msg` promises that `durable` does not (yet) hold, if anything.
+fn unkept_promise(msg: &Message, durable: &RecoveredState) -> Option<String> {
+    let hard = durable.hard_state;
+    let snapshot_index = durable.snapshot.meta.last_included.index;
+    let last_index = snapshot_index.0 + durable.entries.len() as u64;
+    match &msg.body {
+        MessageBody::RequestVoteResponse {
+            pre_vote: false,
+            granted: true,
+        } if hard.term < msg.term || (hard.term == msg.term && hard.vote != msg.to) => {
+            Some(format!(
+                "grants its vote in {} to {} (durable: {}, vote {})",
+                msg.term, msg.to, hard.term, hard.vote
+            ))
+        }
+        MessageBody::AppendEntriesResponse {
+            success: true,
+            match_index,
+            ..
+        } if match_index.0 > last_index => Some(format!(
+            "acknowledges index {match_index} (durable up to {last_index})"
+        )),
+        MessageBody::InstallSnapshotResponse {
+            done: true,
+            accepted: true,
+            last_included,
+            ..
+        } if snapshot_index < last_included.index && last_index < last_included.index.0 => {
+            Some(format!("acknowledges snapshot {last_included}"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use raft::{HardState, PersistId, Snapshot, SnapshotMeta};
+
+    /// A node as the checkers see it.
+    struct Fake {
+        term: u64,
+        leader: bool,
+        log: Vec<EntryId>,
+    }
+
+    impl NodeView for Fake {
+        fn term(&self) -> Term {
+            Term(self.term)
+        }
+        fn is_leader(&self) -> bool {
+            self.leader
+        }
+        fn entry_id_at(&self, index: Index) -> Option<EntryId> {
+            self.log.get((index.0 as usize).checked_sub(1)?).copied()
+        }
+        fn snapshot_index(&self) -> Index {
+            Index(0)
+        }
+    }
+
+    fn entry(term: u64, index: u64, data: u8) -> Entry {
+        Entry::command(Term(term), Index(index), vec![data])
+    }
+
+    fn write(entries: Vec<Entry>) -> PersistRequest {
+        PersistRequest {
+            id: PersistId(1),
+            snapshot: None,
+            entries,
+            hard_state: None,
+        }
+    }
+
+    #[test]
+    fn election_safety_catches_two_leaders_in_a_term() {
+        let mut inv = Invariants::new(2);
+        let leader = |term| Fake {
+            term,
+            leader: true,
+            log: vec![],
+        };
+        assert_eq!(inv.after_event(0, &leader(3)), Ok(true));
+        assert_eq!(inv.after_event(0, &leader(3)), Ok(false));
+        let err = inv.after_event(1, &leader(3)).unwrap_err();
+        assert!(err.contains("election safety"), "{err}");
+    }
+
+    #[test]
+    fn term_must_not_go_back() {
+        let mut inv = Invariants::new(1);
+        inv.after_event(
+            0,
+            &Fake {
+                term: 5,
+                leader: false,
+                log: vec![],
+            },
+        )
+        .unwrap();
+        let err = inv
+            .after_event(
+                0,
+                &Fake {
+                    term: 4,
+                    leader: false,
+                    log: vec![],
+                },
+            )
+            .unwrap_err();
+        assert!(err.contains("monotonic term"), "{err}");
+    }
+
+    #[test]
+    fn log_matching_catches_divergent_prefixes() {
+        let mut inv = Invariants::new(2);
+        let empty = RecoveredState::default();
+        inv.on_durable(0, &empty, &write(vec![entry(1, 1, 7), entry(2, 2, 8)]))
+            .unwrap();
+        // Same EntryId 2/2 on top of a different entry at index 1.
+        let err = inv
+            .on_durable(1, &empty, &write(vec![entry(1, 1, 9), entry(2, 2, 8)]))
+            .unwrap_err();
+        assert!(err.contains("log matching"), "{err}");
+    }
+
+    #[test]
+    fn log_writes_must_be_contiguous() {
+        let mut inv = Invariants::new(1);
+        let empty = RecoveredState::default();
+        let err = inv
+            .on_durable(0, &empty, &write(vec![entry(1, 3, 1)]))
+            .unwrap_err();
+        assert!(err.contains("gap"), "{err}");
+    }
+
+    #[test]
+    fn state_machine_safety_and_apply_order() {
+        let mut inv = Invariants::new(2);
+        inv.on_apply(0, Term(1), &Apply::Entry(entry(1, 1, 1)))
+            .unwrap();
+        let err = inv
+            .on_apply(1, Term(1), &Apply::Entry(entry(1, 1, 2)))
+            .unwrap_err();
+        assert!(err.contains("state machine safety"), "{err}");
+        let err = inv
+            .on_apply(0, Term(1), &Apply::Entry(entry(1, 3, 1)))
+            .unwrap_err();
+        assert!(err.contains("apply order"), "{err}");
+    }
+
+    #[test]
+    fn leader_completeness_catches_a_leader_missing_a_committed_entry() {
+        let mut inv = Invariants::new(2);
+        // Entry 1/2 is applied by a node in term 3: committed in a term <= 3.
+        inv.on_apply(0, Term(3), &Apply::Entry(entry(1, 1, 1)))
+            .unwrap();
+        inv.on_apply(0, Term(3), &Apply::Entry(entry(1, 2, 2)))
+            .unwrap();
+        let stale = Fake {
+            term: 4,
+            leader: true,
+            log: vec![EntryId::new(1, 1), EntryId::new(2, 2)],
+        };
+        let err = inv.after_event(1, &stale).unwrap_err();
+        assert!(err.contains("leader completeness"), "{err}");
+        // A leader of term 3 itself is not bound by entries committed in term 3.
+        let mut inv2 = Invariants::new(2);
+        inv2.on_apply(0, Term(3), &Apply::Entry(entry(1, 1, 1)))
+            .unwrap();
+        let same_term = Fake {
+            term: 3,
+            leader: true,
+            log: vec![],
+        };
+        assert_eq!(inv2.after_event(1, &same_term), Ok(true));
+    }
+
+    #[test]
+    fn promises_must_be_durable() {
+        let mut inv = Invariants::new(2);
+        let durable = RecoveredState::default();
+        let grant = Message {
+            from: NodeId(1),
+            to: NodeId(2),
+            term: Term(3),
+            body: MessageBody::RequestVoteResponse {
+                pre_vote: false,
+                granted: true,
+            },
+        };
+        assert!(inv.on_send(0, &grant, &durable).is_err());
+        let voted = RecoveredState {
+            hard_state: HardState {
+                term: Term(3),
+                vote: NodeId(2),
+                commit: Index(0),
+            },
+            ..RecoveredState::default()
+        };
+        assert!(inv.on_send(0, &grant, &voted).is_ok());
+        let ack = Message {
+            from: NodeId(1),
+            to: NodeId(2),
+            term: Term(3),
+            body: MessageBody::AppendEntriesResponse {
+                success: true,
+                match_index: Index(1),
+                conflict: None,
+                read_round: 0,
+            },
+        };
+        assert!(inv.on_send(0, &ack, &voted).is_err());
+    }
+
+    #[test]
+    fn hard_state_must_move_forward() {
+        let mut inv = Invariants::new(1);
+        let hard = |term, vote, commit| PersistRequest {
+            hard_state: Some(HardState {
+                term: Term(term),
+                vote: NodeId(vote),
+                commit: Index(commit),
+            }),
+            ..PersistRequest::default()
+        };
+        inv.on_persist_submit(0, &hard(2, 1, 0)).unwrap();
+        assert!(inv.on_persist_submit(0, &hard(2, 3, 0)).is_err());
+        assert!(inv.on_persist_submit(0, &hard(1, 0, 0)).is_err());
+    }
+
+    #[test]
+    fn snapshot_keeps_the_chain_anchored() {
+        let mut inv = Invariants::new(2);
+        let empty = RecoveredState::default();
+        let entries = vec![entry(1, 1, 1), entry(1, 2, 2), entry(1, 3, 3)];
+        inv.on_durable(0, &empty, &write(entries.clone())).unwrap();
+        // Node 2 installs a snapshot through 1/2, then receives 1/3: same chain as node 1.
+        let snapshot = Snapshot {
+            meta: SnapshotMeta {
+                last_included: EntryId::new(1, 2),
+            },
+            data: Default::default(),
+        };
+        let install = PersistRequest {
+            snapshot: Some(snapshot),
+            ..PersistRequest::default()
+        };
+        inv.on_durable(1, &empty, &install).unwrap();
+        inv.on_durable(1, &empty, &write(vec![entry(1, 3, 3)]))
+            .unwrap();
+        assert!(inv
+            .on_durable(1, &empty, &write(vec![entry(1, 1, 1)]))
+            .is_err());
     }
 }

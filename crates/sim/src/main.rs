@@ -44,6 +44,9 @@ enum Command {
         /// Only this test (default: all 28).
         #[arg(long)]
         test: Option<String>,
+        /// Plant the Figure 8 bug in the core (the checkers should then fail).
+        #[arg(long)]
+        canary: bool,
     },
     /// Print the lab's columns for every test beside the reference figures.
     Report {
@@ -62,15 +65,28 @@ enum Command {
         /// Print every event.
         #[arg(long)]
         trace: bool,
+        /// Plant the Figure 8 bug in the core (the checkers should then fail).
+        #[arg(long)]
+        canary: bool,
     },
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Demo { seed, trace } => demo(seed, trace),
-        Command::Sweep { seeds, first, test } => sweep(first, seeds, test.as_deref()),
+        Command::Sweep {
+            seeds,
+            first,
+            test,
+            canary,
+        } => sweep(first, seeds, test.as_deref(), canary),
         Command::Report { seed } => report(seed),
-        Command::Replay { test, seed, trace } => replay(&test, seed, trace),
+        Command::Replay {
+            test,
+            seed,
+            trace,
+            canary,
+        } => replay(&test, seed, trace, canary),
     }
 }
 
@@ -90,7 +106,16 @@ fn demo(seed: u64, trace: bool) -> ExitCode {
     }
 }
 
-fn sweep(first: u64, seeds: u64, only: Option<&str>) -> ExitCode {
+/// Simulation options for `seed`, with the canary if asked.
+fn options(seed: u64, canary: bool) -> SimOptions {
+    let mut opts = SimOptions::new(seed);
+    if canary {
+        opts.canary = raft::Canary::CommitPreviousTermByCounting;
+    }
+    opts
+}
+
+fn sweep(first: u64, seeds: u64, only: Option<&str>, canary: bool) -> ExitCode {
     let tests: Vec<_> = match only {
         Some(name) => match find(name) {
             Some(test) => vec![test],
@@ -100,16 +125,24 @@ fn sweep(first: u64, seeds: u64, only: Option<&str>) -> ExitCode {
     };
     let jobs: Vec<_> = tests
         .iter()
-        .flat_map(|&test| (first..first + seeds).map(move |seed| (test, SimOptions::new(seed))))
+        .flat_map(|&test| (first..first + seeds).map(move |seed| (test, options(seed, canary))))
         .collect();
     let started = Instant::now();
     quiet_panics();
     let outcomes = run_many(&jobs);
     let mut failed = 0;
     for test in &tests {
-        let mine: Vec<_> = outcomes.iter().filter(|o| o.test.name == test.name).collect();
+        let mine: Vec<_> = outcomes
+            .iter()
+            .filter(|o| o.test.name == test.name)
+            .collect();
         let fails: Vec<_> = mine.iter().filter(|o| !o.passed()).collect();
-        println!("{:<32} {}/{} passed", test.name, mine.len() - fails.len(), mine.len());
+        println!(
+            "{:<32} {}/{} passed",
+            test.name,
+            mine.len() - fails.len(),
+            mine.len()
+        );
         for outcome in fails {
             println!("{}", describe_failure(outcome));
         }
@@ -128,10 +161,15 @@ fn sweep(first: u64, seeds: u64, only: Option<&str>) -> ExitCode {
 }
 
 fn report(seed: u64) -> ExitCode {
-    let jobs: Vec<_> = TESTS.iter().map(|test| (test, SimOptions::new(seed))).collect();
+    let jobs: Vec<_> = TESTS
+        .iter()
+        .map(|test| (test, SimOptions::new(seed)))
+        .collect();
     quiet_panics();
     let outcomes = run_many(&jobs);
-    println!("seed {seed}; left: this simulator (virtual seconds), right: the lab's reference solution");
+    println!(
+        "seed {seed}; left: this simulator (virtual seconds), right: the lab's reference solution"
+    );
     println!("{}", sim::report::header());
     for outcome in &outcomes {
         println!("{}", sim::report::row(outcome));
@@ -143,11 +181,11 @@ fn report(seed: u64) -> ExitCode {
     }
 }
 
-fn replay(name: &str, seed: u64, trace: bool) -> ExitCode {
+fn replay(name: &str, seed: u64, trace: bool, canary: bool) -> ExitCode {
     let Some(test) = find(name) else {
         return unknown_test(name);
     };
-    let mut opts = SimOptions::new(seed);
+    let mut opts = options(seed, canary);
     opts.trace = trace;
     quiet_panics();
     let outcome = run_test(test, opts);

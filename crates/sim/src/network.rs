@@ -109,7 +109,14 @@ impl Network {
 
     /// Decides the fate of `msg` from `from` to `to` sent at `now`; `to_alive` says
     /// whether a server runs there. Updates the send-side counters.
-    pub fn route(&mut self, now: Time, from: usize, to: usize, to_alive: bool, msg: &Message) -> Fate {
+    pub fn route(
+        &mut self,
+        now: Time,
+        from: usize,
+        to: usize,
+        to_alive: bool,
+        msg: &Message,
+    ) -> Fate {
         self.stats.messages_sent += 1;
         let fate = if msg.is_request() {
             self.route_request(from, to, to_alive, msg)

@@ -80,7 +80,10 @@ impl OneOp {
                     }
                     match self.try_start(t) {
                         Some(index) => {
-                            self.state = OneState::AwaitCommit { index, since: t.now() }
+                            self.state = OneState::AwaitCommit {
+                                index,
+                                since: t.now(),
+                            }
                         }
                         None => return OnePoll::SleepMs(50),
                     }
@@ -88,7 +91,8 @@ impl OneOp {
                 OneState::AwaitCommit { index, since } => {
                     if t.now() - since < ms(2_000) {
                         let (count, value) = t.n_committed(index);
-                        if count > 0 && count >= self.expected && value.as_ref() == Some(&self.cmd) {
+                        if count > 0 && count >= self.expected && value.as_ref() == Some(&self.cmd)
+                        {
                             return OnePoll::Done(index);
                         }
                         return OnePoll::SleepMs(20);

@@ -69,9 +69,18 @@ impl Tester {
     }
 
     /// `make_config` with explicit simulation options (trace, canary, timeouts).
-    pub fn with_options(opts: SimOptions, servers: usize, unreliable: bool, snapshot: bool) -> Tester {
+    pub fn with_options(
+        opts: SimOptions,
+        servers: usize,
+        unreliable: bool,
+        snapshot: bool,
+    ) -> Tester {
         let seed = opts.seed;
-        let kind = if snapshot { ApplierKind::Snapshot } else { ApplierKind::Plain };
+        let kind = if snapshot {
+            ApplierKind::Snapshot
+        } else {
+            ApplierKind::Plain
+        };
         let mut cluster = Cluster::new(opts, servers, kind);
         cluster.set_reliable(!unreliable);
         cluster.net.set_long_delays(true);
@@ -138,7 +147,9 @@ impl Tester {
     /// The lab's `randstring(n)`: `n` random URL-safe base64 characters.
     pub fn randstring(&mut self, n: usize) -> String {
         const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        (0..n).map(|_| ALPHABET[self.rng.below(64) as usize] as char).collect()
+        (0..n)
+            .map(|_| ALPHABET[self.rng.below(64) as usize] as char)
+            .collect()
     }
 
     /// Fails the test.
@@ -228,7 +239,10 @@ impl Tester {
 
     /// `rafts[i].GetState()`: `(term, is_leader)`; a crashed server reports `(0, false)`.
     pub fn get_state(&self, i: usize) -> (u64, bool) {
-        self.cluster.get_state(i).map(|(t, l)| (t.0, l)).unwrap_or((0, false))
+        self.cluster
+            .get_state(i)
+            .map(|(t, l)| (t.0, l))
+            .unwrap_or((0, false))
     }
 
     // ---- time ---------------------------------------------------------------------
@@ -373,7 +387,9 @@ impl Tester {
         }
         let (count, value) = self.n_committed(index);
         if count < n {
-            self.fail(format!("only {count} decided for index {index}; wanted {n}"));
+            self.fail(format!(
+                "only {count} decided for index {index}; wanted {n}"
+            ));
         }
         value
     }
@@ -408,11 +424,17 @@ impl Tester {
 
     /// `LogSize()`: the largest `RaftStateSize()` over the servers.
     pub fn log_size(&self) -> usize {
-        (0..self.servers()).map(|i| self.cluster.disk(i).raft_state_size()).max().unwrap_or(0)
+        (0..self.servers())
+            .map(|i| self.cluster.disk(i).raft_state_size())
+            .max()
+            .unwrap_or(0)
     }
 
     /// The largest `SnapshotSize()` over the servers.
     pub fn snapshot_size(&self) -> usize {
-        (0..self.servers()).map(|i| self.cluster.disk(i).snapshot_size()).max().unwrap_or(0)
+        (0..self.servers())
+            .map(|i| self.cluster.disk(i).snapshot_size())
+            .max()
+            .unwrap_or(0)
     }
 }

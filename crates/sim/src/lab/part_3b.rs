@@ -38,7 +38,9 @@ pub fn rpc_bytes(t: &mut Tester) {
     let got = t.bytes_total() - bytes0;
     let expected = servers * sent;
     if got > expected + 50_000 {
-        t.fail(format!("too many RPC bytes; got {got}, expected {expected}"));
+        t.fail(format!(
+            "too many RPC bytes; got {got}, expected {expected}"
+        ));
     }
     t.end();
 }
@@ -291,7 +293,9 @@ pub fn count(t: &mut Tester) {
     t.check_one_leader();
     let total1 = rpcs(t);
     if !(1..=30).contains(&total1) {
-        t.fail(format!("too many or few RPCs ({total1}) to elect initial leader"));
+        t.fail(format!(
+            "too many or few RPCs ({total1}) to elect initial leader"
+        ));
     }
     let Some(total2) = count_agreement(t, &rpcs) else {
         t.fail("term changed too often");
@@ -299,7 +303,10 @@ pub fn count(t: &mut Tester) {
     t.sleep(RAFT_ELECTION_TIMEOUT_MS);
     let total3 = rpcs(t);
     if total3 - total2 > 3 * 20 {
-        t.fail(format!("too many RPCs ({}) for 1 second of idleness", total3 - total2));
+        t.fail(format!(
+            "too many RPCs ({}) for 1 second of idleness",
+            total3 - total2
+        ));
     }
     t.end();
 }
@@ -346,7 +353,10 @@ fn count_agreement(t: &mut Tester, rpcs: &dyn Fn(&Tester) -> u64) -> Option<u64>
             continue;
         }
         if total2 - total1 > (iters + 1 + 3) * 3 {
-            t.fail(format!("too many RPCs ({}) for {iters} entries", total2 - total1));
+            t.fail(format!(
+                "too many RPCs ({}) for {iters} entries",
+                total2 - total1
+            ));
         }
         return Some(total2);
     }

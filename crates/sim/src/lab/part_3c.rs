@@ -317,7 +317,10 @@ fn churn(t: &mut Tester, unreliable: bool) {
     stop.set(true);
     let ids: Vec<TaskId> = clients.iter().map(|(id, _)| *id).collect();
     t.join(&ids);
-    let values: Vec<Cmd> = clients.iter().flat_map(|(_, v)| v.borrow().clone()).collect();
+    let values: Vec<Cmd> = clients
+        .iter()
+        .flat_map(|(_, v)| v.borrow().clone())
+        .collect();
     t.sleep(RAFT_ELECTION_TIMEOUT_MS);
     let cmd = t.rand_int();
     let last_index = t.one(cmd, servers, true);

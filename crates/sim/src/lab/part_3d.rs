@@ -76,7 +76,12 @@ pub fn snapshot_install(t: &mut Tester) {
 
 /// TestSnapshotInstallUnreliable3D.
 pub fn snapshot_install_unreliable(t: &mut Tester) {
-    snapcommon(t, "Test (3D): install snapshots (disconnect+unreliable)", true, false);
+    snapcommon(
+        t,
+        "Test (3D): install snapshots (disconnect+unreliable)",
+        true,
+        false,
+    );
 }
 
 /// TestSnapshotInstallCrash3D.
@@ -86,7 +91,12 @@ pub fn snapshot_install_crash(t: &mut Tester) {
 
 /// TestSnapshotInstallUnCrash3D.
 pub fn snapshot_install_un_crash(t: &mut Tester) {
-    snapcommon(t, "Test (3D): install snapshots (unreliable+crash)", false, true);
+    snapcommon(
+        t,
+        "Test (3D): install snapshots (unreliable+crash)",
+        false,
+        true,
+    );
 }
 
 /// TestSnapshotAllCrash3D: crash and restart all servers; the index never decreases.

@@ -76,7 +76,12 @@ pub fn run_test(test: &'static LabTest, opts: SimOptions) -> RunOutcome {
     let seed = opts.seed;
     let mut slot: Option<Tester> = None;
     let result = catch_unwind(AssertUnwindSafe(|| {
-        let tester = slot.insert(Tester::with_options(opts, test.servers, test.unreliable, test.snapshot));
+        let tester = slot.insert(Tester::with_options(
+            opts,
+            test.servers,
+            test.unreliable,
+            test.snapshot,
+        ));
         (test.run)(tester);
         check_commits(test, tester);
     }))
@@ -164,7 +169,12 @@ fn env_u64(name: &str) -> Option<u64> {
 
 /// A failure report: the message, the seed and the commands that replay it.
 pub fn describe_failure(outcome: &RunOutcome) -> String {
-    let message = outcome.result.as_ref().err().map(String::as_str).unwrap_or("passed");
+    let message = outcome
+        .result
+        .as_ref()
+        .err()
+        .map(String::as_str)
+        .unwrap_or("passed");
     format!(
         "FAIL {} seed {}: {message}\n  replay: {}\n  trace:  {}",
         outcome.test.name,
@@ -178,7 +188,10 @@ pub fn describe_failure(outcome: &RunOutcome) -> String {
 /// and panics with every failing seed and its replay command.
 pub fn run_lab_test(name: &str) {
     let test = super::find(name).unwrap_or_else(|| panic!("no lab test named {name}"));
-    let jobs: Vec<_> = seeds_from_env().into_iter().map(|seed| (test, SimOptions::new(seed))).collect();
+    let jobs: Vec<_> = seeds_from_env()
+        .into_iter()
+        .map(|seed| (test, SimOptions::new(seed)))
+        .collect();
     let outcomes = run_many(&jobs);
     let failures: Vec<&RunOutcome> = outcomes.iter().filter(|o| !o.passed()).collect();
     for outcome in &outcomes {
