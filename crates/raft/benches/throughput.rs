@@ -6,8 +6,14 @@
 //! latency; the entries are dropped), moves the messages between nodes, and drops what
 //! the followers apply. A closed-loop client keeps `outstanding` 128-byte proposals in
 //! flight on the leader: whenever the leader applies some, it proposes as many new
-//! ones. No ticks during measurement (no heartbeats); the log is compacted every
-//! `COMPACT_EVERY_ENTRIES` so memory stays bounded.
+//! ones. No ticks during measurement (no heartbeats).
+//!
+//! Log compaction stands in for an application that snapshots: every
+//! `COMPACT_EVERY_ENTRIES` commits each node drops its applied prefix but the last
+//! `RETAINED_ENTRIES` (etcd keeps 5,000 for slow followers), so each log holds 4K-20K
+//! entries as a real one would, and memory stays bounded. Its cost (freeing entries)
+//! is in entries/s; it is kept out of the latencies (the proposal times of the entries
+//! in flight are shifted by the pause) and reported in its own column.
 //!
 //! One round of the loop: drain the leader's `Ready` (applies), top up proposals,
 //! drain every node's `Ready`, deliver every queued message. A proposal therefore
@@ -24,7 +30,11 @@
 //!
 //! `cargo bench -p raft --bench throughput`. Environment:
 //! `RAFT_BENCH_REPORT=only` skips criterion, `=skip` skips the table;
-//! `RAFT_BENCH_REPORT_SECS` sets the table's measuring time per level (default 2).
+//! `RAFT_BENCH_REPORT_SECS` sets the table's measuring time per level (default 2);
+//! `RAFT_BENCH_OUTSTANDING=1,1024` limits the table to those levels and
+//! `RAFT_BENCH_REPORT_ENTRIES=N` measures N entries instead of a time (for profiling,
+//! and for `perf stat -e cycles:u` per entry, which other load on the machine does
+//! not disturb as much as wall time).
 //! Under `cargo test --all-targets` (no `--bench` argument) it runs a short smoke pass.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -38,9 +48,10 @@ const NODES: usize = 3;
 const PAYLOAD_BYTES: usize = 128;
 /// Proposals kept in flight, one benchmark each.
 const OUTSTANDING: [usize; 5] = [1, 8, 64, 256, 1024];
-/// Compact every node's log after this many commits: often, so that freeing the
-/// compacted entries is spread evenly instead of landing in one round's latency.
-const COMPACT_EVERY_ENTRIES: u64 = 1_024;
+/// Compact every node's log after this many commits...
+const COMPACT_EVERY_ENTRIES: u64 = 16_384;
+/// ...keeping this many applied entries.
+const RETAINED_ENTRIES: u64 = 4_096;
 /// Entries committed before the table starts measuring a level.
 const WARM_UP_ENTRIES: u64 = 50_000;
 
@@ -64,12 +75,15 @@ struct Cluster {
     delivering: Vec<Message>,
     /// Proposals kept in flight.
     outstanding: usize,
-    /// Leader entries proposed and not yet applied, oldest first, with their proposal time.
-    pending: VecDeque<(Index, Instant)>,
+    /// Leader entries proposed and not yet applied, oldest first, with their proposal
+    /// time when recording latencies (reading the clock is skipped otherwise).
+    pending: VecDeque<(Index, Option<Instant>)>,
     /// Command entries applied on the leader so far.
     committed: u64,
     /// `committed` at the last compaction.
     compacted_at: u64,
+    /// Compactions done while recording, and their total duration.
+    compactions: (u32, Duration),
     /// Messages delivered so far.
     delivered: u64,
     /// Latency of every committed entry, in nanoseconds, when recording.
@@ -102,6 +116,7 @@ impl Cluster {
             pending: VecDeque::new(),
             committed: 0,
             compacted_at: 0,
+            compactions: (0, Duration::ZERO),
             delivered: 0,
             latencies_ns: None,
             payload: vec![0xab; PAYLOAD_BYTES],
@@ -156,7 +171,7 @@ impl Cluster {
     }
 
     fn on_leader_apply(&mut self, apply: Vec<Apply>) {
-        let now = Instant::now();
+        let now = self.latencies_ns.is_some().then(Instant::now);
         for item in apply {
             let Apply::Entry(entry) = item else {
                 panic!("no snapshot is ever sent to the leader");
@@ -167,7 +182,9 @@ impl Cluster {
             let (index, proposed_at) = self.pending.pop_front().expect("applied a proposal");
             assert_eq!(index, entry.index, "proposals apply in order");
             self.committed += 1;
-            if let Some(latencies) = &mut self.latencies_ns {
+            if let (Some(latencies), Some(now), Some(proposed_at)) =
+                (&mut self.latencies_ns, now, proposed_at)
+            {
                 latencies.push((now - proposed_at).as_nanos().min(u32::MAX as u128) as u32);
             }
         }
@@ -179,7 +196,7 @@ impl Cluster {
         if missing == 0 {
             return;
         }
-        let now = Instant::now();
+        let now = self.latencies_ns.is_some().then(Instant::now);
         let leader = &mut self.nodes[self.leader];
         for _ in 0..missing {
             let id = leader
@@ -210,18 +227,28 @@ impl Cluster {
         }
     }
 
-    /// Drops every node's applied prefix; the leader keeps what a follower still lacks.
+    /// Drops every node's applied prefix but the last `RETAINED_ENTRIES`; the leader
+    /// also keeps what a follower still lacks.
     fn compact(&mut self) {
         self.compacted_at = self.committed;
+        let start = self.latencies_ns.is_some().then(Instant::now);
         for (i, node) in self.nodes.iter_mut().enumerate() {
             let status = node.status();
-            let mut index = status.applied;
+            let mut index = Index(status.applied.0.saturating_sub(RETAINED_ENTRIES));
             if i == self.leader {
                 let slowest = status.peers.iter().map(|peer| peer.match_index).min();
                 index = index.min(slowest.expect("leader has peers"));
             }
             if index > status.snapshot_index {
                 node.snapshot(index, Vec::new()).expect("applied prefix");
+            }
+        }
+        if let Some(start) = start {
+            let pause = start.elapsed();
+            self.compactions.0 += 1;
+            self.compactions.1 += pause;
+            for (_, proposed_at) in &mut self.pending {
+                *proposed_at = proposed_at.map(|at| at + pause);
             }
         }
     }
@@ -258,21 +285,44 @@ struct Report {
     mean_us: f64,
     p99_us: f64,
     messages_per_entry: f64,
+    /// Mean duration of one compaction, if any happened while measuring.
+    compaction_us: Option<f64>,
 }
 
-fn measure(outstanding: usize, warm_up_entries: u64, duration: Duration) -> Report {
+/// How long the table measures each level.
+#[derive(Clone, Copy)]
+enum Budget {
+    Time(Duration),
+    Entries(u64),
+}
+
+fn measure(outstanding: usize, warm_up_entries: u64, budget: Budget) -> Report {
     let mut cluster = Cluster::new(outstanding);
     let warm_up_start = Instant::now();
     let warm_up_committed = cluster.run(warm_up_entries);
     // Size the latency buffer from the warm-up rate so it never grows while measuring.
     let rate = warm_up_committed as f64 / warm_up_start.elapsed().as_secs_f64();
-    let capacity = (rate * duration.as_secs_f64() * 1.5) as usize + 65_536;
+    let capacity = match budget {
+        Budget::Time(duration) => (rate * duration.as_secs_f64() * 1.5) as usize,
+        Budget::Entries(entries) => entries as usize + outstanding,
+    } + 65_536;
     cluster.latencies_ns = Some(Vec::with_capacity(capacity));
+    // Flush the proposals made before recording started (they carry no timestamp).
+    cluster.run(outstanding as u64);
+    cluster.latencies_ns.as_mut().expect("recording").clear();
+    cluster.compactions = (0, Duration::ZERO);
     let (committed, delivered) = (cluster.committed, cluster.delivered);
     let start = Instant::now();
-    // Check the clock only every few thousand entries so reading it costs nothing.
-    while start.elapsed() < duration {
-        cluster.run(4_096);
+    match budget {
+        // Check the clock only every few thousand entries so reading it costs nothing.
+        Budget::Time(duration) => {
+            while start.elapsed() < duration {
+                cluster.run(4_096);
+            }
+        }
+        Budget::Entries(entries) => {
+            cluster.run(entries);
+        }
     }
     let elapsed = start.elapsed();
     let entries = cluster.committed - committed;
@@ -289,6 +339,8 @@ fn measure(outstanding: usize, warm_up_entries: u64, duration: Duration) -> Repo
         mean_us: mean_ns / 1e3,
         p99_us: p99_ns as f64 / 1e3,
         messages_per_entry: (cluster.delivered - delivered) as f64 / entries as f64,
+        compaction_us: (cluster.compactions.0 > 0)
+            .then(|| cluster.compactions.1.as_secs_f64() * 1e6 / f64::from(cluster.compactions.0)),
     }
 }
 
@@ -296,25 +348,40 @@ fn print_table(reports: &[Report]) {
     println!();
     println!("raft core, 3 nodes, 1 thread, no IO, {PAYLOAD_BYTES}-byte proposals");
     println!(
-        "{:>11} {:>12} {:>9} {:>9} {:>10} {:>12} {:>12}",
-        "outstanding", "entries/s", "mean µs", "p99 µs", "msgs/entry", "target", "raft-rs 0.7"
+        "{:>11} {:>12} {:>9} {:>9} {:>10} {:>11} {:>10} {:>11}",
+        "outstanding",
+        "entries/s",
+        "mean µs",
+        "p99 µs",
+        "msgs/entry",
+        "compact µs",
+        "target",
+        "raft-rs 0.7"
     );
     for report in reports {
         let (goal, reference) = match target(report.outstanding) {
             Some((goal, reference)) => (format!("{goal:.0}"), format!("{reference:.0}")),
             None => ("-".to_string(), "-".to_string()),
         };
+        let compaction = report
+            .compaction_us
+            .map_or("-".to_string(), |us| format!("{us:.0}"));
         println!(
-            "{:>11} {:>12.0} {:>9.2} {:>9.2} {:>10.3} {:>12} {:>12}",
+            "{:>11} {:>12.0} {:>9.2} {:>9.2} {:>10.3} {:>11} {:>10} {:>11}",
             report.outstanding,
             report.entries_per_second,
             report.mean_us,
             report.p99_us,
             report.messages_per_entry,
+            compaction,
             goal,
             reference
         );
     }
+    println!(
+        "compact µs: mean pause of one compaction (every {COMPACT_EVERY_ENTRIES} commits, \
+         all 3 nodes), counted in entries/s, not in the latencies"
+    );
     println!();
 }
 
@@ -345,18 +412,35 @@ fn main() {
     let benchmarking = std::env::args().any(|arg| arg == "--bench");
     let mode = std::env::var("RAFT_BENCH_REPORT").unwrap_or_default();
     if mode != "skip" {
-        let (warm_up, duration) = if benchmarking {
-            let seconds = std::env::var("RAFT_BENCH_REPORT_SECS")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(2.0);
-            (WARM_UP_ENTRIES, Duration::from_secs_f64(seconds))
-        } else {
-            (1_000, Duration::from_millis(20))
+        let env_number = |name: &str| -> Option<f64> {
+            let value = std::env::var(name).ok()?;
+            Some(
+                value
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{name}: not a number")),
+            )
         };
-        let reports: Vec<Report> = OUTSTANDING
+        let (warm_up, budget) = if !benchmarking {
+            (1_000, Budget::Time(Duration::from_millis(20)))
+        } else if let Some(entries) = env_number("RAFT_BENCH_REPORT_ENTRIES") {
+            (WARM_UP_ENTRIES, Budget::Entries(entries as u64))
+        } else {
+            let seconds = env_number("RAFT_BENCH_REPORT_SECS").unwrap_or(2.0);
+            (
+                WARM_UP_ENTRIES,
+                Budget::Time(Duration::from_secs_f64(seconds)),
+            )
+        };
+        let levels: Vec<usize> = match std::env::var("RAFT_BENCH_OUTSTANDING") {
+            Ok(list) => list
+                .split(',')
+                .map(|level| level.trim().parse().expect("a number of proposals"))
+                .collect(),
+            Err(_) => OUTSTANDING.to_vec(),
+        };
+        let reports: Vec<Report> = levels
             .iter()
-            .map(|&outstanding| measure(outstanding, warm_up, duration))
+            .map(|&outstanding| measure(outstanding, warm_up, budget))
             .collect();
         print_table(&reports);
     }
