@@ -25,6 +25,6 @@ pub use error::{
 };
 pub use message::{ConflictHint, Message, MessageBody};
 pub use raft::Raft;
-pub use ready::{Apply, PeerStatus, ReadState, Ready, Role, Status};
+pub use ready::{Apply, PeerStatus, ReadState, Ready, ReplicationMode, Role, Status};
 pub use storage::{HardState, MemStorage, PersistId, PersistRequest, RecoveredState, Storage};
 pub use types::{EntryId, Index, NodeId, Term};

@@ -66,11 +66,24 @@ pub enum Role {
     Leader,
 }
 
+/// How a leader currently replicates to a follower.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplicationMode {
+    /// Finding the follower's log position, one message at a time.
+    Probe,
+    /// Streaming entries with a window of messages in flight.
+    Replicate,
+    /// Sending a snapshot.
+    Snapshot,
+}
+
 /// What the leader knows about one follower's log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerStatus {
     /// The peer.
     pub id: NodeId,
+    /// How the leader replicates to it.
+    pub mode: ReplicationMode,
     /// Highest index known replicated on the peer.
     pub match_index: Index,
     /// Next index to send.
@@ -94,6 +107,8 @@ pub struct Status {
     pub commit: Index,
     /// Highest index handed to the state machine.
     pub applied: Index,
+    /// Highest index durable in this node's own storage.
+    pub persisted: Index,
     /// First index held in the log (snapshot index + 1).
     pub first_index: Index,
     /// Last index in the log.

@@ -7,24 +7,34 @@ use crate::quorum::VoteResult;
 use crate::ready::Role;
 use crate::types::{EntryId, NodeId, Term};
 
+/// Why a node campaigns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum CampaignKind {
+    /// A pre-vote round (thesis §9.6): no term change until it is won.
+    PreVote,
+    /// A real election in the next term.
+    Election,
+    /// A real election asked for by the leader (TimeoutNow): voters skip the lease check.
+    Transfer,
+}
+
 impl Raft {
     /// A follower or candidate tick: start an election when the timer expires.
     pub(super) fn tick_election(&mut self) {
         self.election_elapsed += 1;
         if self.election_elapsed >= self.randomized_election_timeout {
-            self.campaign(false);
+            self.campaign_after_timeout();
         }
     }
 
-    /// Starts an election: a pre-vote round first unless disabled or asked for by a
-    /// leadership transfer (the old leader vouches for us).
-    pub(super) fn campaign(&mut self, transfer: bool) {
-        if self.config.pre_vote && !transfer {
-            self.become_pre_candidate();
-        } else {
-            self.become_candidate();
+    /// Starts a campaign of the given kind.
+    pub(super) fn campaign_as(&mut self, kind: CampaignKind) {
+        match kind {
+            CampaignKind::PreVote => self.become_pre_candidate(),
+            CampaignKind::Election | CampaignKind::Transfer => self.become_candidate(),
         }
-        let pre_vote = self.role == Role::PreCandidate;
+        let pre_vote = kind == CampaignKind::PreVote;
+        let transfer = kind == CampaignKind::Transfer;
         let own_vote = self.tracker.record_vote(self.config.id, true);
         if own_vote == VoteResult::Won {
             self.on_election_won(pre_vote);
@@ -45,9 +55,19 @@ impl Raft {
         }
     }
 
+    /// An election after the timer fired: a pre-vote round first if enabled.
+    pub(super) fn campaign_after_timeout(&mut self) {
+        let kind = if self.config.pre_vote {
+            CampaignKind::PreVote
+        } else {
+            CampaignKind::Election
+        };
+        self.campaign_as(kind);
+    }
+
     fn on_election_won(&mut self, pre_vote: bool) {
         if pre_vote {
-            self.campaign(true);
+            self.campaign_as(CampaignKind::Election);
         } else {
             self.become_leader();
         }
@@ -149,7 +169,7 @@ impl Raft {
     /// The leader asks us to campaign now (leadership transfer, thesis §3.10).
     pub(super) fn handle_timeout_now(&mut self, from: NodeId) {
         if self.role == Role::Follower && self.leader == from {
-            self.campaign(true);
+            self.campaign_as(CampaignKind::Transfer);
         }
     }
 }

@@ -72,6 +72,12 @@ impl Raft {
                     progress.match_index, progress.next_index
                 ));
             }
+            if progress.next_index > self.log.last_index().next() {
+                return Err(format!(
+                    "progress of {id}: next {} beyond last index + 1",
+                    progress.next_index
+                ));
+            }
             if progress.match_index > self.log.last_index() {
                 return Err(format!(
                     "progress of {id}: match {} beyond last index",

@@ -125,6 +125,15 @@ impl Raft {
         self.maybe_check_invariants();
     }
 
+    /// Starts an election now, as if the election timer had fired (with a pre-vote
+    /// round first if enabled). Does nothing on a leader.
+    pub fn campaign(&mut self) {
+        if self.role != Role::Leader {
+            self.campaign_after_timeout();
+            self.maybe_check_invariants();
+        }
+    }
+
     /// Proposes a command. On success the command will be committed at the returned
     /// entry id unless leadership changes first (then it may be lost; retry).
     pub fn propose(&mut self, data: Vec<u8>) -> Result<EntryId, ProposeError> {
@@ -286,6 +295,7 @@ impl Raft {
                 .iter()
                 .map(|(&id, progress)| PeerStatus {
                     id,
+                    mode: progress.mode(),
                     match_index: progress.match_index,
                     next_index: progress.next_index,
                 })
@@ -300,6 +310,7 @@ impl Raft {
             leader: self.leader_hint(),
             commit: self.log.commit,
             applied: self.log.applied,
+            persisted: self.log.persisted,
             first_index: self.log.first_index(),
             last_index: self.log.last_index(),
             snapshot_index: self.log.snapshot_index(),

@@ -64,8 +64,8 @@ impl Raft {
                 self.become_follower(self.term, NodeId::NONE);
                 return;
             }
-            self.transfer = None;
         }
+        self.tick_transfer();
         if self.heartbeat_elapsed >= self.config.heartbeat_interval_ticks {
             self.heartbeat_elapsed = 0;
             self.on_heartbeat_interval();
@@ -175,8 +175,16 @@ impl Raft {
     fn on_heartbeat_interval(&mut self) {
         for peer in self.peers() {
             self.recover_stalled_replication(peer);
-            self.send_heartbeat(peer);
-            self.send_appends(peer);
+            let probing =
+                self.tracker.progress.get(&peer).is_some_and(|progress| {
+                    matches!(progress.state, ReplicationState::Probe { .. })
+                });
+            // A probe is itself an AppendEntries and serves as the heartbeat; sending
+            // both would let the heartbeat's answer end probing and resend the probe.
+            if !(probing && self.maybe_send_append(peer, true)) {
+                self.send_heartbeat(peer);
+                self.send_appends(peer);
+            }
         }
     }
 
@@ -238,10 +246,10 @@ impl Raft {
             .get_mut(&from)
             .expect("caller checked");
         let updated = progress.maybe_update(match_index);
-        if let ReplicationState::Probe { .. } = progress.state {
-            if updated || progress.match_index.next() == progress.next_index {
-                progress.become_replicate();
-            }
+        let probing = matches!(progress.state, ReplicationState::Probe { .. });
+        if probing && (updated || progress.match_index.next() == progress.next_index) {
+            // The follower's position is known: stream from there.
+            progress.become_replicate();
         }
         if updated {
             self.maybe_commit();
@@ -252,7 +260,11 @@ impl Raft {
 
     /// Fast backup: jump over the follower's divergent term in one round trip.
     fn on_append_rejected(&mut self, from: NodeId, hint: ConflictHint) {
-        let next = self.log.next_index_after_conflict(hint);
+        // A hint beyond our log can only come from a faulty peer; clamp it.
+        let next = self
+            .log
+            .next_index_after_conflict(hint)
+            .min(self.log.last_index().next());
         let progress = self
             .tracker
             .progress

@@ -10,6 +10,8 @@ use crate::types::NodeId;
 pub struct Transfer {
     /// Who should lead next.
     pub target: NodeId,
+    /// Ticks since the transfer began; it is abandoned after an election timeout.
+    pub elapsed_ticks: u32,
 }
 
 impl Raft {
@@ -18,11 +20,23 @@ impl Raft {
         if self.transfer.is_some_and(|transfer| transfer.target == to) {
             return;
         }
-        self.transfer = Some(Transfer { target: to });
-        // The transfer must finish within an election timeout (see `tick_leader`).
-        self.election_elapsed = 0;
+        self.transfer = Some(Transfer {
+            target: to,
+            elapsed_ticks: 0,
+        });
         if !self.maybe_finish_transfer(to) {
             self.send_appends(to);
+        }
+    }
+
+    /// Abandons a transfer that did not finish within an election timeout (the target
+    /// may be down), so the leader accepts proposals again.
+    pub(super) fn tick_transfer(&mut self) {
+        if let Some(transfer) = &mut self.transfer {
+            transfer.elapsed_ticks += 1;
+            if transfer.elapsed_ticks >= self.config.election_timeout_ticks {
+                self.transfer = None;
+            }
         }
     }
 

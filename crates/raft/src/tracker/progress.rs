@@ -121,6 +121,15 @@ impl Progress {
         }
     }
 
+    /// The replication mode, for status reports.
+    pub fn mode(&self) -> crate::ready::ReplicationMode {
+        match self.state {
+            ReplicationState::Probe { .. } => crate::ready::ReplicationMode::Probe,
+            ReplicationState::Replicate => crate::ready::ReplicationMode::Replicate,
+            ReplicationState::Snapshot { .. } => crate::ready::ReplicationMode::Snapshot,
+        }
+    }
+
     /// Clears a probe's pause, so the next opportunity sends again (a heartbeat tick).
     pub fn unpause_probe(&mut self) {
         if let ReplicationState::Probe { paused } = &mut self.state {

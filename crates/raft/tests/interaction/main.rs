@@ -4,8 +4,8 @@
 //!
 //! Regenerate the expectations after an intended change with
 //! `RAFTKV_REWRITE=1 cargo test -p raft --test interaction`, then review the diff of
-//! `testdata/` like code. Core bugs found this way are reproduced in `known_bugs.rs`
-//! (ignored tests that assert the correct outcome).
+//! `testdata/` like code. Core bugs found this way are kept as regression tests in
+//! `regressions.rs`.
 //!
 //! Commands (ids are node ids; `IDS` is `1 2` or `1,2`):
 //!
@@ -29,7 +29,7 @@
 
 mod commands;
 mod driver;
-mod known_bugs;
+mod regressions;
 mod render;
 mod script;
 

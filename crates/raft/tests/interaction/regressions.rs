@@ -1,9 +1,5 @@
-//! Core bugs found by the interaction tests, reproduced with the script driver. Each
-//! test asserts the correct outcome (not exact messages, so any reasonable fix passes)
-//! and fails today; it is ignored until the core is fixed, then the `#[ignore]` goes and
-//! the scenario may move to a script in testdata/. Details in /work/main/CORE_BUGS.md.
-//!
-//! Run them with `cargo test -p raft --test interaction known_bugs -- --ignored`.
+//! Regression tests for core bugs the interaction tests found, reproduced with the script
+//! driver. Each asserts the correct outcome rather than exact messages.
 
 use crate::driver::Driver;
 use crate::script::Executor;
@@ -43,7 +39,6 @@ impl Traced {
 /// check-quorum relies on. Here node 3 hears from the live leader 1 and then still
 /// grants node 2's vote, adopting term 2.
 #[test]
-#[ignore = "core bug: RequestVote after a won pre-vote carries the transfer flag (CORE_BUGS.md)"]
 fn vote_after_pre_vote_is_not_a_transfer() {
     let mut t = Traced::new();
     t.run("add-nodes 3 pre-vote=true check-quorum=true");
@@ -86,7 +81,6 @@ fn vote_after_pre_vote_is_not_a_transfer() {
 /// each heartbeat. Replication to that follower is wedged until leadership changes.
 /// Out-of-range indexes should be ignored (or clamped to last_index + 1).
 #[test]
-#[ignore = "core bug: out-of-range conflict hint wedges replication to a follower (CORE_BUGS.md)"]
 fn out_of_range_conflict_hint_is_ignored() {
     let mut t = Traced::new();
     t.run("add-nodes 3");
