@@ -5,6 +5,7 @@
 mod conflict;
 
 use crate::entry::{Entry, Snapshot};
+use crate::ready::Apply;
 use crate::storage::PersistId;
 use crate::types::{EntryId, Index, Term};
 use std::collections::VecDeque;
@@ -148,16 +149,27 @@ impl RaftLog {
         let Some(offset) = from.0.checked_sub(self.first_index().0) else {
             return Vec::new();
         };
-        let mut bytes = 0;
-        let mut batch = Vec::new();
-        for entry in self.entries.iter().skip(offset as usize) {
-            bytes += entry.size_bytes();
-            if !batch.is_empty() && bytes > max_bytes {
-                break;
-            }
-            batch.push(entry.clone());
-        }
+        let offset = offset as usize;
+        let count = self.count_within(offset, max_bytes, usize::MAX);
+        let mut batch = Vec::with_capacity(count);
+        batch.extend(self.entries.range(offset..offset + count).cloned());
         batch
+    }
+
+    /// How many entries from position `offset` of `entries` fit in `max_bytes` (at least
+    /// one if any exist), taking at most `limit`.
+    fn count_within(&self, offset: usize, max_bytes: usize, limit: usize) -> usize {
+        let mut bytes = 0;
+        self.entries
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .enumerate()
+            .take_while(|(taken, entry)| {
+                bytes += entry.size_bytes();
+                *taken == 0 || bytes <= max_bytes
+            })
+            .count()
     }
 
     /// Bytes of the entries after `index`.
@@ -242,20 +254,28 @@ impl RaftLog {
         self.commit.min(self.persisted)
     }
 
-    /// Takes the snapshot to install (if any) and the next committed entries, at most
-    /// `max_bytes` of them (at least one), advancing `applied`.
-    pub fn take_applicable(&mut self, max_bytes: usize) -> (Option<Snapshot>, Vec<Entry>) {
-        let snapshot = self.snapshot_to_apply.take();
+    /// Takes what the application must do next: the snapshot to install (if any), then
+    /// committed entries, at most `max_bytes` of them (at least one), advancing
+    /// `applied`.
+    pub fn take_applicable(&mut self, max_bytes: usize) -> Vec<Apply> {
         let up_to = self.applicable_up_to();
-        if self.applied >= up_to {
-            return (snapshot, Vec::new());
-        }
-        let mut batch = self.entries_from(self.applied.next(), max_bytes);
-        batch.truncate((up_to.0 - self.applied.0) as usize);
-        if let Some(last) = batch.last() {
-            self.applied = last.index;
-        }
-        (snapshot, batch)
+        let offset = self.applied.0.saturating_sub(self.snapshot_index().0) as usize;
+        let limit = up_to.0.saturating_sub(self.applied.0) as usize;
+        let count = if limit == 0 {
+            0
+        } else {
+            self.count_within(offset, max_bytes, limit)
+        };
+        let mut batch = Vec::with_capacity(count + 1);
+        batch.extend(self.snapshot_to_apply.take().map(Apply::Snapshot));
+        batch.extend(
+            self.entries
+                .range(offset..offset + count)
+                .cloned()
+                .map(Apply::Entry),
+        );
+        self.applied = Index(self.applied.0 + count as u64);
+        batch
     }
 
     /// Checks the invariants listed on the type.

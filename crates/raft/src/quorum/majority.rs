@@ -35,8 +35,19 @@ impl MajorityConfig {
         if self.voters.is_empty() {
             return Index(u64::MAX);
         }
-        let mut indexes: Vec<Index> = self.voters.iter().map(|&id| acked(id)).collect();
         // Sorted descending, the quorum_size-th value is held by at least a majority.
+        // Clusters of up to 7 voters sort on the stack: this runs on every ack.
+        let mut on_stack = [Index::ZERO; 7];
+        let mut on_heap = Vec::new();
+        let indexes: &mut [Index] = if self.voters.len() <= on_stack.len() {
+            &mut on_stack[..self.voters.len()]
+        } else {
+            on_heap.resize(self.voters.len(), Index::ZERO);
+            &mut on_heap
+        };
+        for (slot, &id) in indexes.iter_mut().zip(&self.voters) {
+            *slot = acked(id);
+        }
         indexes.sort_unstable_by(|a, b| b.cmp(a));
         indexes[self.quorum_size() - 1]
     }

@@ -42,7 +42,7 @@ impl Raft {
         }
         let term = self.campaign_term(pre_vote);
         let last_log = self.log.last_entry_id();
-        for peer in self.peers() {
+        for &peer in self.peers().iter() {
             self.send_with_term(
                 peer,
                 term,

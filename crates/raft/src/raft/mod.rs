@@ -73,6 +73,9 @@ pub struct Raft {
     issued_hard_state: HardState,
     /// Proposals arrived since the last `Ready`: followers get them in one batch.
     append_pending: bool,
+    /// The other voters, derived from `tracker.config` and cached because every
+    /// broadcast walks it.
+    peers: Arc<[NodeId]>,
 }
 
 impl Raft {
@@ -86,6 +89,11 @@ impl Raft {
             entries,
         } = recovered;
         let voters = JointConfig::single(config.voters.iter().copied());
+        let peers = voters
+            .voters()
+            .into_iter()
+            .filter(|&id| id != config.id)
+            .collect();
         let tracker = ProgressTracker::new(
             voters,
             config.max_inflight_messages,
@@ -110,6 +118,7 @@ impl Raft {
             outbox: Outbox::default(),
             issued_hard_state: hard_state,
             append_pending: false,
+            peers,
             config,
         };
         raft.reset_election_timer();
@@ -399,12 +408,7 @@ impl Raft {
         if !self.log.has_applicable() {
             return Vec::new();
         }
-        let (snapshot, entries) = self.log.take_applicable(self.config.max_apply_bytes);
-        snapshot
-            .map(Apply::Snapshot)
-            .into_iter()
-            .chain(entries.into_iter().map(Apply::Entry))
-            .collect()
+        self.log.take_applicable(self.config.max_apply_bytes)
     }
 
     /// Sends a message from this node in the current term.
@@ -421,14 +425,9 @@ impl Raft {
         });
     }
 
-    /// The other voters.
-    fn peers(&self) -> Vec<NodeId> {
-        self.tracker
-            .config
-            .voters()
-            .into_iter()
-            .filter(|&id| id != self.config.id)
-            .collect()
+    /// The other voters (a shared list: cloning it costs no allocation).
+    fn peers(&self) -> Arc<[NodeId]> {
+        Arc::clone(&self.peers)
     }
 
     /// Draws a new randomized election timeout and restarts the timer (§5.2).

@@ -78,7 +78,11 @@ impl Outbox {
         self.last_acked = self.last_acked.max(id);
         while self.held.front().is_some_and(|(held_id, _)| *held_id <= id) {
             let (_, messages) = self.held.pop_front().expect("checked non-empty");
-            self.ready_to_send.extend(messages);
+            if self.ready_to_send.is_empty() {
+                self.ready_to_send = messages;
+            } else {
+                self.ready_to_send.extend(messages);
+            }
         }
     }
 

@@ -27,7 +27,7 @@ impl Raft {
     /// Sends heartbeats carrying a new read round to every follower.
     pub(super) fn broadcast_read_round(&mut self) {
         self.read_only.start_round();
-        for peer in self.peers() {
+        for &peer in self.peers().iter() {
             self.send_heartbeat(peer);
         }
         // A single-node cluster confirms at once.

@@ -82,13 +82,13 @@ impl Raft {
 
     /// Sends new entries to every follower that can take them.
     pub(super) fn broadcast_append(&mut self) {
-        for peer in self.peers() {
+        for &peer in self.peers().iter() {
             self.send_appends(peer);
         }
     }
 
     fn broadcast_append_or_heartbeat(&mut self) {
-        for peer in self.peers() {
+        for &peer in self.peers().iter() {
             if !self.maybe_send_append(peer, true) {
                 self.send_heartbeat(peer);
             }
@@ -173,7 +173,7 @@ impl Raft {
     }
 
     fn on_heartbeat_interval(&mut self) {
-        for peer in self.peers() {
+        for &peer in self.peers().iter() {
             self.recover_stalled_replication(peer);
             let probing =
                 self.tracker.progress.get(&peer).is_some_and(|progress| {
@@ -252,7 +252,10 @@ impl Raft {
             progress.become_replicate();
         }
         if updated {
-            self.maybe_commit();
+            // The quorum index cannot pass the commit index unless this ack does.
+            if match_index > self.log.commit {
+                self.maybe_commit();
+            }
             self.maybe_finish_transfer(from);
         }
         self.send_appends(from);
