@@ -95,6 +95,8 @@ pub struct Cluster {
 impl Cluster {
     /// A cluster of `servers` nodes, none started, none connected.
     pub fn new(opts: SimOptions, servers: usize, applier: ApplierKind) -> Cluster {
+        let mut net = Network::new(servers, SimRng::new(opts.seed, Stream::Network));
+        net.set_fifo(opts.fifo_links);
         let mut tick_rng = SimRng::new(opts.seed, Stream::Ticks);
         let nodes = (0..servers)
             .map(|_| Server::new(tick_rng.range_inclusive(1, opts.tick)))
@@ -103,7 +105,7 @@ impl Cluster {
             queue: EventQueue::new(),
             servers: nodes,
             connected: vec![false; servers],
-            net: Network::new(servers, SimRng::new(opts.seed, Stream::Network)),
+            net,
             disk_rng: SimRng::new(opts.seed, Stream::Disk),
             appliers: Appliers::new(applier, servers),
             invariants: Invariants::new(servers),

@@ -49,6 +49,8 @@ struct LogShadow {
 struct NodeTrack {
     /// Term seen after the last event, in this incarnation.
     term: Term,
+    /// Commit index seen after the last event, in this incarnation.
+    commit: Index,
     /// Last index handed to the state machine in this incarnation.
     applied: u64,
     /// Last hard state submitted to the disk (or recovered) in this incarnation.
@@ -87,6 +89,8 @@ pub trait NodeView {
     fn entry_id_at(&self, index: Index) -> Option<EntryId>;
     /// Index of its latest snapshot.
     fn snapshot_index(&self) -> Index;
+    /// Highest index it knows committed.
+    fn commit(&self) -> Index;
 }
 
 impl NodeView for Raft {
@@ -102,6 +106,9 @@ impl NodeView for Raft {
     fn snapshot_index(&self) -> Index {
         // Only read when a new leader's log lacks a committed index: rare.
         self.status().snapshot_index
+    }
+    fn commit(&self) -> Index {
+        self.hard_state().commit
     }
 }
 
@@ -133,6 +140,7 @@ impl Invariants {
             ));
         }
         track.term = raft.term();
+        track.commit = raft.commit();
         track.applied = recovered.snapshot.meta.last_included.index.0;
         track.hard_state = recovered.hard_state;
         Ok(())
@@ -153,6 +161,16 @@ impl Invariants {
             ));
         }
         track.term = term;
+        let commit = raft.commit();
+        if commit < track.commit {
+            return Err(format!(
+                "[monotonic commit] node {} went from commit {} back to {}",
+                n + 1,
+                track.commit,
+                commit
+            ));
+        }
+        track.commit = commit;
         if !raft.is_leader() {
             return Ok(false);
         }
@@ -445,6 +463,9 @@ mod tests {
             self.log.get((index.0 as usize).checked_sub(1)?).copied()
         }
         fn snapshot_index(&self) -> Index {
+            Index(0)
+        }
+        fn commit(&self) -> Index {
             Index(0)
         }
     }

@@ -4,6 +4,8 @@
 //! tester's choices and the cores' election timers. Virtual time only; single-threaded.
 //! A replayed seed produces the identical event trace (see [`trace::Trace::digest`]).
 
+#![warn(missing_docs)]
+
 pub mod applier;
 pub mod cluster;
 pub mod command;

@@ -47,6 +47,12 @@ enum Command {
         /// Plant the Figure 8 bug in the core (the checkers should then fail).
         #[arg(long)]
         canary: bool,
+        /// Let reliable messages on one link overtake each other (labrpc-style).
+        #[arg(long)]
+        reorder: bool,
+        /// Override the election timeout (in 10 ms ticks).
+        #[arg(long)]
+        election_ticks: Option<u32>,
     },
     /// Print the lab's columns for every test beside the reference figures.
     Report {
@@ -68,6 +74,9 @@ enum Command {
         /// Plant the Figure 8 bug in the core (the checkers should then fail).
         #[arg(long)]
         canary: bool,
+        /// Let reliable messages on one link overtake each other (labrpc-style).
+        #[arg(long)]
+        reorder: bool,
     },
 }
 
@@ -79,14 +88,22 @@ fn main() -> ExitCode {
             first,
             test,
             canary,
-        } => sweep(first, seeds, test.as_deref(), canary),
+            reorder,
+            election_ticks,
+        } => sweep(
+            first,
+            seeds,
+            test.as_deref(),
+            options_fn(canary, reorder, election_ticks),
+        ),
         Command::Report { seed } => report(seed),
         Command::Replay {
             test,
             seed,
             trace,
             canary,
-        } => replay(&test, seed, trace, canary),
+            reorder,
+        } => replay(&test, seed, trace, canary, reorder),
     }
 }
 
@@ -115,7 +132,28 @@ fn options(seed: u64, canary: bool) -> SimOptions {
     opts
 }
 
-fn sweep(first: u64, seeds: u64, only: Option<&str>, canary: bool) -> ExitCode {
+/// Options per seed for a sweep.
+fn options_fn(
+    canary: bool,
+    reorder: bool,
+    election_ticks: Option<u32>,
+) -> impl Fn(u64) -> SimOptions + Copy {
+    move |seed| {
+        let mut opts = options(seed, canary);
+        opts.fifo_links = !reorder;
+        if let Some(ticks) = election_ticks {
+            opts.election_timeout_ticks = ticks;
+        }
+        opts
+    }
+}
+
+fn sweep(
+    first: u64,
+    seeds: u64,
+    only: Option<&str>,
+    options: impl Fn(u64) -> SimOptions + Copy,
+) -> ExitCode {
     let tests: Vec<_> = match only {
         Some(name) => match find(name) {
             Some(test) => vec![test],
@@ -125,7 +163,7 @@ fn sweep(first: u64, seeds: u64, only: Option<&str>, canary: bool) -> ExitCode {
     };
     let jobs: Vec<_> = tests
         .iter()
-        .flat_map(|&test| (first..first + seeds).map(move |seed| (test, options(seed, canary))))
+        .flat_map(|&test| (first..first + seeds).map(move |seed| (test, options(seed))))
         .collect();
     let started = Instant::now();
     quiet_panics();
@@ -181,12 +219,13 @@ fn report(seed: u64) -> ExitCode {
     }
 }
 
-fn replay(name: &str, seed: u64, trace: bool, canary: bool) -> ExitCode {
+fn replay(name: &str, seed: u64, trace: bool, canary: bool, reorder: bool) -> ExitCode {
     let Some(test) = find(name) else {
         return unknown_test(name);
     };
     let mut opts = options(seed, canary);
     opts.trace = trace;
+    opts.fifo_links = !reorder;
     quiet_panics();
     let outcome = run_test(test, opts);
     for stats in &outcome.stats {

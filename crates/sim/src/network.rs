@@ -50,6 +50,7 @@ pub struct Network {
     /// `fifo_until[from * servers + to]`: latest arrival time scheduled on the link's
     /// in-order path. Reliable delivery is FIFO per link, like a TCP connection.
     fifo_until: Vec<Time>,
+    fifo: bool,
     reliable: bool,
     long_reordering: bool,
     long_delays: bool,
@@ -66,6 +67,7 @@ impl Network {
             servers,
             enabled: vec![false; servers * servers],
             fifo_until: vec![0; servers * servers],
+            fifo: true,
             reliable: true,
             long_reordering: false,
             long_delays: true,
@@ -85,6 +87,12 @@ impl Network {
     /// True if `from -> to` carries messages.
     pub fn link(&self, from: usize, to: usize) -> bool {
         self.enabled[from * self.servers + to]
+    }
+
+    /// With `false`, reliable deliveries may overtake each other on a link (as labrpc's
+    /// one-goroutine-per-call dispatch allows); default `true` (FIFO, like TCP).
+    pub fn set_fifo(&mut self, fifo: bool) {
+        self.fifo = fifo;
     }
 
     /// labrpc `Reliable(reliable)`.
@@ -133,8 +141,12 @@ impl Network {
 
     /// A small seeded latency that never overtakes an earlier in-order message.
     fn in_order_delay(&mut self, now: Time, from: usize, to: usize) -> Time {
+        let latency = self.rng.range_inclusive(100, 2_000);
+        if !self.fifo {
+            return latency;
+        }
         let link = from * self.servers + to;
-        let at = (now + self.rng.range_inclusive(100, 2_000)).max(self.fifo_until[link]);
+        let at = (now + latency).max(self.fifo_until[link]);
         self.fifo_until[link] = at;
         at - now
     }
