@@ -20,6 +20,9 @@ pub struct Message {
 /// skip a whole divergent term per round trip instead of one entry (§5.3, "fast backup").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConflictHint {
+    /// The `prev_log.index` the follower could not match; lets the leader recognise
+    /// the answer to a message it has already superseded (a stale rejection).
+    pub rejected: Index,
     /// The term of the follower's entry at `prev_log.index`, or zero if the follower's
     /// log is shorter than that.
     pub term: Term,

@@ -148,7 +148,8 @@ fn append_ok(from: u64, to: u64, term: u64, match_index: u64) -> Message {
     )
 }
 
-fn append_reject(from: u64, to: u64, term: u64, hint: Option<(u64, u64)>) -> Message {
+/// A rejection; `hint` is (rejected prev index, conflict term, conflict index).
+fn append_reject(from: u64, to: u64, term: u64, hint: Option<(u64, u64, u64)>) -> Message {
     msg(
         from,
         to,
@@ -156,7 +157,8 @@ fn append_reject(from: u64, to: u64, term: u64, hint: Option<(u64, u64)>) -> Mes
         MessageBody::AppendEntriesResponse {
             success: false,
             match_index: Index::ZERO,
-            conflict: hint.map(|(t, i)| ConflictHint {
+            conflict: hint.map(|(rejected, t, i)| ConflictHint {
+                rejected: Index(rejected),
                 term: Term(t),
                 index: Index(i),
             }),
@@ -626,13 +628,13 @@ fn s5_3_follower_refuses_entries_failing_the_consistency_check() {
     assert_eq!(terms(&follower), vec![1, 2, 2]);
     assert_eq!(
         drain(&mut follower),
-        vec![append_reject(2, 1, 3, Some((2, 2)))]
+        vec![append_reject(2, 1, 3, Some((3, 2, 2)))]
     );
     // Missing entries: the hint is the follower's log end.
     follower.step(append(1, 2, 3, (3, 7), &[], 0));
     assert_eq!(
         drain(&mut follower),
-        vec![append_reject(2, 1, 3, Some((0, 4)))]
+        vec![append_reject(2, 1, 3, Some((7, 0, 4)))]
     );
 }
 

@@ -48,6 +48,7 @@ fn random_body(rng: &mut ChaCha8Rng, term: u64) -> MessageBody {
             success: rng.gen(),
             match_index: Index(rng.gen_range(0..60)),
             conflict: rng.gen::<bool>().then(|| ConflictHint {
+                rejected: Index(rng.gen_range(0..60)),
                 term: Term(rng.gen_range(0..6)),
                 index: Index(rng.gen_range(0..60)),
             }),

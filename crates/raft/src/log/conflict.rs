@@ -8,8 +8,10 @@ use crate::types::{Index, Term};
 impl RaftLog {
     /// The hint a follower returns when it does not hold the leader's `prev_index`.
     pub fn conflict_hint(&self, prev_index: Index) -> ConflictHint {
+        let rejected = prev_index;
         if prev_index > self.last_index() {
             return ConflictHint {
+                rejected,
                 term: Term::ZERO,
                 index: self.last_index().next(),
             };
@@ -17,6 +19,7 @@ impl RaftLog {
         let Some(term) = self.term_at(prev_index) else {
             // Compacted: everything up to the snapshot is committed and so matches.
             return ConflictHint {
+                rejected,
                 term: Term::ZERO,
                 index: self.snapshot_index().next(),
             };
@@ -25,7 +28,11 @@ impl RaftLog {
         while first > self.first_index() && self.term_at(first.prev()) == Some(term) {
             first = first.prev();
         }
-        ConflictHint { term, index: first }
+        ConflictHint {
+            rejected,
+            term,
+            index: first,
+        }
     }
 
     /// Where the leader should probe next after a rejection carrying `hint`: just after
@@ -84,6 +91,7 @@ mod tests {
         assert_eq!(
             follower.conflict_hint(Index(5)),
             ConflictHint {
+                rejected: Index(5),
                 term: Term(2),
                 index: Index(3)
             }
@@ -91,6 +99,7 @@ mod tests {
         assert_eq!(
             follower.conflict_hint(Index(9)),
             ConflictHint {
+                rejected: Index(9),
                 term: Term::ZERO,
                 index: Index(7)
             }
@@ -98,6 +107,7 @@ mod tests {
         assert_eq!(
             follower.conflict_hint(Index(2)),
             ConflictHint {
+                rejected: Index(2),
                 term: Term(1),
                 index: Index(1)
             }
@@ -109,6 +119,7 @@ mod tests {
         let leader = log_with_terms(&[1, 1, 2, 4, 4, 4]);
         // Follower diverges with term 3 from index 4: leader lacks term 3, jumps there.
         let hint = ConflictHint {
+            rejected: Index(0),
             term: Term(3),
             index: Index(4),
         };
@@ -117,12 +128,14 @@ mod tests {
         // Follower has term 2 from index 3 (more of it than the leader): leader has term 2
         // at index 3 only, so it resumes right after it.
         let hint = ConflictHint {
+            rejected: Index(0),
             term: Term(2),
             index: Index(3),
         };
         assert_eq!(leader.next_index_after_conflict(hint), Index(4));
         // Follower's log is short.
         let hint = ConflictHint {
+            rejected: Index(0),
             term: Term::ZERO,
             index: Index(3),
         };

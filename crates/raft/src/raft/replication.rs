@@ -273,7 +273,17 @@ impl Raft {
             .progress
             .get_mut(&from)
             .expect("caller checked");
-        if matches!(progress.state, ReplicationState::Snapshot { .. }) {
+        // Ignore answers to messages already superseded: with pipelining (or a network
+        // that reorders) each stale rejection would otherwise restart the backup.
+        let stale = match progress.state {
+            // Pipelined messages have prev_log in (match, next); anything else is old.
+            ReplicationState::Replicate => {
+                hint.rejected <= progress.match_index || hint.rejected >= progress.next_index
+            }
+            ReplicationState::Probe { .. } => hint.rejected.next() != progress.next_index,
+            ReplicationState::Snapshot { .. } => true,
+        };
+        if stale {
             return;
         }
         progress.become_probe(next);

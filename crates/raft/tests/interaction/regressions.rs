@@ -86,7 +86,7 @@ fn out_of_range_conflict_hint_is_ignored() {
     t.run("add-nodes 3");
     t.run("campaign 1");
     t.run("stabilize");
-    t.run("inject-msg 2->1 AppendEntriesResponse t1 reject hint=0/50");
+    t.run("inject-msg 2->1 AppendEntriesResponse t1 reject rejected=1 hint=0/50");
     let mut traffic = t.run("stabilize");
     t.run("propose 1 b");
     for _ in 0..3 {

@@ -84,7 +84,11 @@ pub fn message(m: &Message) -> String {
                     let _ = write!(s, " match={}", match_index.0);
                 }
                 if let Some(hint) = conflict {
-                    let _ = write!(s, " hint={}/{}", hint.term.0, hint.index.0);
+                    let _ = write!(
+                        s,
+                        " rejected={} hint={}/{}",
+                        hint.rejected.0, hint.term.0, hint.index.0
+                    );
                 }
             }
             if *read_round > 0 {
@@ -202,18 +206,22 @@ pub fn parse_message(words: &[String]) -> Result<Message, String> {
             leader_commit: Index(number("commit")?),
             read_round: number("read")?,
         },
-        "AppendEntriesResponse" => MessageBody::AppendEntriesResponse {
-            success: flag("ok"),
-            match_index: Index(number("match")?),
-            conflict: value("hint")
-                .map(parse_entry_id)
-                .transpose()?
-                .map(|hint| ConflictHint {
-                    term: hint.term,
-                    index: hint.index,
-                }),
-            read_round: number("read")?,
-        },
+        "AppendEntriesResponse" => {
+            let rejected = Index(number("rejected")?);
+            MessageBody::AppendEntriesResponse {
+                success: flag("ok"),
+                match_index: Index(number("match")?),
+                conflict: value("hint")
+                    .map(parse_entry_id)
+                    .transpose()?
+                    .map(|hint| ConflictHint {
+                        rejected,
+                        term: hint.term,
+                        index: hint.index,
+                    }),
+                read_round: number("read")?,
+            }
+        }
         "InstallSnapshot" => MessageBody::InstallSnapshot {
             meta: SnapshotMeta {
                 last_included: id("snap")?,
@@ -249,7 +257,7 @@ fn message_format_round_trips() {
         "1->2 AppendEntries t2 prev=1/5 entries=[2/6 2/7:x] commit=5 read=3",
         "1->2 AppendEntries t2 prev=0/0 entries=[] commit=0",
         "2->1 AppendEntriesResponse t2 ok match=7",
-        "2->1 AppendEntriesResponse t2 reject hint=1/3 read=2",
+        "2->1 AppendEntriesResponse t2 reject rejected=4 hint=1/3 read=2",
         "1->3 InstallSnapshot t2 snap=1/20 offset=7 len=7 done",
         "3->1 InstallSnapshotResponse t2 snap=1/20 next=14 accepted",
         "1->3 TimeoutNow t2",
