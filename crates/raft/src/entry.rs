@@ -1,6 +1,7 @@
 //! Log entries and the snapshot metadata that stands in for a compacted prefix.
 
 use crate::types::{EntryId, Index, Term};
+use bytes::Bytes;
 
 /// What an entry carries.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -8,8 +9,9 @@ pub enum EntryPayload {
     /// An empty entry a new leader appends to commit an entry of its own term
     /// (§5.4.2, §8); applications skip it.
     Empty,
-    /// An application command, opaque to Raft.
-    Command(Vec<u8>),
+    /// An application command, opaque to Raft. `Bytes` so that the copies the log hands
+    /// to messages, persist requests and the application share one buffer.
+    Command(Bytes),
 }
 
 /// One entry of the replicated log.
@@ -29,11 +31,11 @@ pub const ENTRY_OVERHEAD_BYTES: usize = 24;
 
 impl Entry {
     /// Builds an entry holding an application command.
-    pub fn command(term: Term, index: Index, data: Vec<u8>) -> Entry {
+    pub fn command(term: Term, index: Index, data: impl Into<Bytes>) -> Entry {
         Entry {
             term,
             index,
-            payload: EntryPayload::Command(data),
+            payload: EntryPayload::Command(data.into()),
         }
     }
 
@@ -81,7 +83,7 @@ pub struct Snapshot {
     /// Which prefix of the log it replaces.
     pub meta: SnapshotMeta,
     /// The application's serialized state as of `meta.last_included.index`.
-    pub data: std::sync::Arc<Vec<u8>>,
+    pub data: Bytes,
 }
 
 impl Snapshot {

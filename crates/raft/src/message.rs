@@ -2,6 +2,7 @@
 
 use crate::entry::{Entry, SnapshotMeta};
 use crate::types::{EntryId, Index, NodeId, Term};
+use bytes::Bytes;
 
 /// A message between two nodes. Every message carries the sender's term (§5.1).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,8 +80,8 @@ pub enum MessageBody {
         meta: SnapshotMeta,
         /// The byte offset of `data` within the snapshot.
         offset: u64,
-        /// This chunk's bytes.
-        data: Vec<u8>,
+        /// This chunk's bytes (a slice of the leader's snapshot, not a copy).
+        data: Bytes,
         /// True on the last chunk.
         done: bool,
     },

@@ -36,7 +36,7 @@ fn log(terms: &[u64]) -> Vec<Entry> {
     terms
         .iter()
         .enumerate()
-        .map(|(i, &t)| Entry::command(Term(t), Index(i as u64 + 1), format!("{}", i + 1).into()))
+        .map(|(i, &t)| Entry::command(Term(t), Index(i as u64 + 1), format!("{}", i + 1)))
         .collect()
 }
 
@@ -685,7 +685,7 @@ fn s5_3_commit_on_a_majority_and_followers_learn_it() {
         assert_eq!(net.node(id).status().commit, Index(1));
         assert_eq!(
             net.applied[&NodeId(id)][0].payload,
-            EntryPayload::Command(b"a".to_vec())
+            EntryPayload::Command(b"a".to_vec().into())
         );
     }
     // A minority is not enough.
@@ -747,7 +747,7 @@ fn s5_3_leader_never_overwrites_its_own_log() {
     assert!(net.node(1).is_leader());
     assert_eq!(
         net.node(1).entry_at(Index(1)).unwrap().payload,
-        EntryPayload::Command(b"mine".to_vec())
+        EntryPayload::Command(b"mine".to_vec().into())
     );
 }
 
@@ -942,7 +942,7 @@ fn s7_leader_sends_its_snapshot_to_a_follower_missing_compacted_entries() {
             MessageBody::InstallSnapshot {
                 meta,
                 offset: 0,
-                data: b"abc-".to_vec(),
+                data: b"abc-".to_vec().into(),
                 done: false
             }
         )]
@@ -950,7 +950,7 @@ fn s7_leader_sends_its_snapshot_to_a_follower_missing_compacted_entries() {
     net.queue.extend(chunks);
     net.settle();
     let follower = net.node(3);
-    assert_eq!(follower.latest_snapshot().data.as_slice(), b"abc-state");
+    assert_eq!(follower.latest_snapshot().data.as_ref(), b"abc-state");
     assert_eq!(follower.status().snapshot_index, Index(3));
 }
 
@@ -971,7 +971,7 @@ fn s7_follower_installs_a_snapshot_discarding_its_conflicting_log() {
         MessageBody::InstallSnapshot {
             meta,
             offset: 0,
-            data: b"state".to_vec(),
+            data: b"state".to_vec().into(),
             done: true,
         },
     );

@@ -59,7 +59,7 @@ fn random_body(rng: &mut ChaCha8Rng, term: u64) -> MessageBody {
                 last_included: random_entry_id(rng),
             },
             offset: rng.gen_range(0..4),
-            data: vec![7; rng.gen_range(0..4)],
+            data: vec![7; rng.gen_range(0..4)].into(),
             done: rng.gen(),
         },
         6 => MessageBody::InstallSnapshotResponse {

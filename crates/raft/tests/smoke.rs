@@ -51,7 +51,7 @@ impl Cluster {
                 match apply {
                     Apply::Entry(entry) => {
                         if let EntryPayload::Command(data) = entry.payload {
-                            log.push((entry.index, data));
+                            log.push((entry.index, data.to_vec()));
                         }
                     }
                     Apply::Snapshot(snapshot) => {
@@ -206,7 +206,7 @@ fn lagging_follower_catches_up_through_a_chunked_snapshot() {
     let status = cluster.nodes[&lagging].status();
     assert_eq!(status.snapshot_index, applied);
     assert_eq!(
-        cluster.nodes[&lagging].latest_snapshot().data.as_slice(),
+        cluster.nodes[&lagging].latest_snapshot().data.as_ref(),
         b"state-through-20"
     );
     assert_eq!(

@@ -628,7 +628,7 @@ impl Cluster {
                 );
                 let slot = match entry.payload {
                     EntryPayload::Empty => Slot::Empty,
-                    EntryPayload::Command(data) => Slot::Command(Cmd(data)),
+                    EntryPayload::Command(data) => Slot::Command(Cmd(data.to_vec())),
                 };
                 match self.appliers.apply_entry(n, index, slot) {
                     Err(e) => self.fail(format!("apply error: {e}")),

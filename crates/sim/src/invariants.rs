@@ -411,6 +411,22 @@ fn unkept_promise(msg: &Message, durable: &RecoveredState) -> Option<String> {
     let hard = durable.hard_state;
     let snapshot_index = durable.snapshot.meta.last_included.index;
     let last_index = snapshot_index.0 + durable.entries.len() as u64;
+    // Figure 2: currentTerm is on stable storage before a node answers or sends in it.
+    // Pre-vote traffic is exempt: requests and grants carry a future term, and a
+    // rejection revealing a not-yet-durable term only makes the pre-candidate catch up.
+    let pre_vote = matches!(
+        msg.body,
+        MessageBody::RequestVote { pre_vote: true, .. }
+            | MessageBody::RequestVoteResponse { pre_vote: true, .. }
+    );
+    if !pre_vote && msg.term > hard.term {
+        return Some(format!(
+            "sends {} in {} (durable term {})",
+            msg.kind_name(),
+            msg.term,
+            hard.term
+        ));
+    }
     match &msg.body {
         MessageBody::RequestVoteResponse {
             pre_vote: false,

@@ -24,6 +24,7 @@ use crate::ready::{Apply, PeerStatus, ReadState, Ready, Role, Status};
 use crate::storage::{HardState, PersistId, PersistRequest, RecoveredState};
 use crate::tracker::ProgressTracker;
 use crate::types::{EntryId, Index, NodeId, Term};
+use bytes::Bytes;
 use outbox::Outbox;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -145,7 +146,7 @@ impl Raft {
 
     /// Proposes a command. On success the command will be committed at the returned
     /// entry id unless leadership changes first (then it may be lost; retry).
-    pub fn propose(&mut self, data: Vec<u8>) -> Result<EntryId, ProposeError> {
+    pub fn propose(&mut self, data: impl Into<Bytes>) -> Result<EntryId, ProposeError> {
         if self.role != Role::Leader {
             return Err(ProposeError::NotLeader {
                 leader_hint: self.leader_hint(),
@@ -203,7 +204,7 @@ impl Raft {
 
     /// The application's snapshot of its state through `index` (which it has applied):
     /// the log prefix up to `index` is dropped.
-    pub fn snapshot(&mut self, index: Index, data: Vec<u8>) -> Result<(), SnapshotError> {
+    pub fn snapshot(&mut self, index: Index, data: impl Into<Bytes>) -> Result<(), SnapshotError> {
         let snapshot_index = self.log.snapshot_index();
         if index <= snapshot_index {
             return Err(SnapshotError::Compacted {
@@ -226,7 +227,7 @@ impl Raft {
         };
         self.log.compact(Snapshot {
             meta,
-            data: Arc::new(data),
+            data: data.into(),
         });
         self.maybe_check_invariants();
         Ok(())

@@ -7,7 +7,7 @@ use crate::entry::{Snapshot, SnapshotMeta};
 use crate::message::MessageBody;
 use crate::tracker::progress::ReplicationState;
 use crate::types::{EntryId, NodeId};
-use std::sync::Arc;
+use bytes::Bytes;
 
 /// A snapshot being received.
 ///
@@ -59,7 +59,7 @@ impl Raft {
         let body = MessageBody::InstallSnapshot {
             meta: snapshot.meta,
             offset: start as u64,
-            data: snapshot.data[start..end].to_vec(),
+            data: snapshot.data.slice(start..end),
             done: end == snapshot.data.len(),
         };
         self.send(to, body);
@@ -107,7 +107,7 @@ impl Raft {
         from: NodeId,
         meta: SnapshotMeta,
         offset: u64,
-        data: Vec<u8>,
+        data: Bytes,
         done: bool,
     ) {
         self.follow_leader(from);
@@ -139,14 +139,14 @@ impl Raft {
             .expect("a chunk was just received");
         self.log.install_snapshot(Snapshot {
             meta: incoming.meta,
-            data: Arc::new(incoming.data),
+            data: Bytes::from(incoming.data),
         });
         self.reply_snapshot(from, last_included, received, true, true);
     }
 
     /// Adds a chunk to the snapshot being assembled; returns the bytes received so far,
     /// or None if the chunk does not continue it.
-    fn receive_chunk(&mut self, meta: SnapshotMeta, offset: u64, data: Vec<u8>) -> Option<u64> {
+    fn receive_chunk(&mut self, meta: SnapshotMeta, offset: u64, data: Bytes) -> Option<u64> {
         if offset == 0 {
             self.incoming_snapshot = Some(IncomingSnapshot {
                 meta,

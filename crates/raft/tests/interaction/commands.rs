@@ -12,7 +12,6 @@ use raft::{
 };
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::sync::Arc;
 
 /// The words of a command: positional arguments and `key=value` options.
 struct Args {
@@ -462,7 +461,7 @@ impl Driver {
             .transpose()?
             .map(|last_included| Snapshot {
                 meta: SnapshotMeta { last_included },
-                data: Arc::new(b"snap".to_vec()),
+                data: bytes::Bytes::from_static(b"snap"),
             });
         let first = snapshot
             .as_ref()

@@ -227,7 +227,7 @@ pub fn parse_message(words: &[String]) -> Result<Message, String> {
                 last_included: id("snap")?,
             },
             offset: number("offset")?,
-            data: vec![b'x'; number("len")? as usize],
+            data: vec![b'x'; number("len")? as usize].into(),
             done: flag("done"),
         },
         "InstallSnapshotResponse" => MessageBody::InstallSnapshotResponse {
