@@ -641,6 +641,28 @@ mod tests {
     }
 
     #[test]
+    fn terms_are_durable_before_use_except_pre_votes() {
+        let mut inv = Invariants::new(2);
+        let durable = RecoveredState::default();
+        let message = |body| Message {
+            from: NodeId(1),
+            to: NodeId(2),
+            term: Term(1),
+            body,
+        };
+        let reject = MessageBody::RequestVoteResponse {
+            pre_vote: false,
+            granted: false,
+        };
+        assert!(inv.on_send(0, &message(reject), &durable).is_err());
+        let pre_reject = MessageBody::RequestVoteResponse {
+            pre_vote: true,
+            granted: false,
+        };
+        assert!(inv.on_send(0, &message(pre_reject), &durable).is_ok());
+    }
+
+    #[test]
     fn hard_state_must_move_forward() {
         let mut inv = Invariants::new(1);
         let hard = |term, vote, commit| PersistRequest {
