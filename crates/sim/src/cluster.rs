@@ -676,27 +676,39 @@ impl Cluster {
 }
 
 /// Digest fields identifying a message.
-fn message_fields(msg: &Message) -> [u64; 5] {
-    let detail = match &msg.body {
-        raft::MessageBody::AppendEntries {
+fn message_fields(msg: &Message) -> [u64; 6] {
+    use raft::MessageBody::*;
+    let (kind, detail) = match &msg.body {
+        RequestVote {
+            pre_vote, last_log, ..
+        } => (1, last_log.index.0 << 1 | *pre_vote as u64),
+        RequestVoteResponse { pre_vote, granted } => (2, (*pre_vote as u64) << 1 | *granted as u64),
+        AppendEntries {
             prev_log,
             entries,
             leader_commit,
             ..
-        } => prev_log.index.0 ^ (entries.len() as u64) << 32 ^ leader_commit.0 << 48,
-        raft::MessageBody::AppendEntriesResponse {
+        } => (
+            3,
+            prev_log.index.0 ^ (entries.len() as u64) << 32 ^ leader_commit.0 << 48,
+        ),
+        AppendEntriesResponse {
             success,
             match_index,
             ..
-        } => match_index.0 << 1 | *success as u64,
-        raft::MessageBody::RequestVoteResponse { granted, .. } => *granted as u64,
-        _ => 0,
+        } => (4, match_index.0 << 1 | *success as u64),
+        InstallSnapshot { meta, offset, .. } => (5, meta.last_included.index.0 ^ offset << 32),
+        InstallSnapshotResponse {
+            next_offset, done, ..
+        } => (6, next_offset << 1 | *done as u64),
+        TimeoutNow => (7, 0),
     };
     [
         msg.from.0,
         msg.to.0,
         msg.term.0,
-        msg.kind_name().len() as u64 ^ (msg.size_bytes() as u64) << 8,
+        kind,
+        msg.size_bytes() as u64,
         detail,
     ]
 }
