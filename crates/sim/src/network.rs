@@ -209,3 +209,117 @@ impl Network {
         self.stats.messages_delivered += 1;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Stream;
+    use raft::{EntryId, Index, MessageBody, NodeId, Term};
+
+    fn request() -> Message {
+        Message {
+            from: NodeId(1),
+            to: NodeId(2),
+            term: Term(1),
+            body: MessageBody::AppendEntries {
+                prev_log: EntryId::default(),
+                entries: vec![],
+                leader_commit: Index(0),
+                read_round: 0,
+            },
+        }
+    }
+
+    fn response() -> Message {
+        Message {
+            from: NodeId(2),
+            to: NodeId(1),
+            term: Term(1),
+            body: MessageBody::AppendEntriesResponse {
+                success: true,
+                match_index: Index(0),
+                conflict: None,
+                read_round: 0,
+            },
+        }
+    }
+
+    fn network() -> Network {
+        let mut net = Network::new(2, SimRng::new(1, Stream::Network));
+        net.set_link(0, 1, true);
+        net.set_link(1, 0, true);
+        net
+    }
+
+    #[test]
+    fn counts_like_labrpc() {
+        let mut net = network();
+        let size = request().size_bytes() as u64;
+        net.set_link(0, 1, false);
+        // A request over a disabled link still counts as sent, with its bytes, and fails
+        // after at most 7 s.
+        match net.route(0, 0, 1, true, &request()) {
+            Fate::Unreachable { after } => assert!(after < ms(7000)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!((net.stats.rpc_total, net.stats.bytes_total), (1, size));
+        assert_eq!(net.stats.rpc_count[1], 0);
+        // Responses over a disabled link are lost; they count only when delivered.
+        net.set_link(1, 0, false);
+        assert_eq!(net.route(0, 1, 0, true, &response()), Fate::Drop);
+        assert_eq!(net.stats.rpc_total, 1);
+        net.count_response_delivered(&response());
+        assert_eq!(net.stats.bytes_total, size + response().size_bytes() as u64);
+        net.count_request_delivered(1);
+        assert_eq!(net.stats.rpc_count[1], 1);
+    }
+
+    #[test]
+    fn unreliable_drops_about_ten_percent_each_way() {
+        let mut net = network();
+        net.set_reliable(false);
+        let n = 20_000;
+        let dropped = |net: &mut Network, msg: &Message, from, to| {
+            (0..n)
+                .filter(|_| net.route(0, from, to, true, msg) == Fate::Drop)
+                .count()
+        };
+        let requests = dropped(&mut net, &request(), 0, 1);
+        let responses = dropped(&mut net, &response(), 1, 0);
+        for count in [requests, responses] {
+            assert!((1700..2300).contains(&count), "{count} of {n} dropped");
+        }
+    }
+
+    #[test]
+    fn long_reordering_delays_two_thirds_of_responses() {
+        let mut net = network();
+        net.set_long_reordering(true);
+        let n = 9_000;
+        let mut long = 0;
+        for _ in 0..n {
+            if let Fate::Deliver { delay } = net.route(0, 1, 0, true, &response()) {
+                if delay >= ms(200) {
+                    assert!(delay < ms(2200));
+                    long += 1;
+                }
+            }
+        }
+        assert!((5600..6400).contains(&long), "{long} of {n} delayed");
+    }
+
+    #[test]
+    fn reliable_links_are_fifo() {
+        let mut net = network();
+        let mut last_arrival = 0;
+        for now in 0..1000 {
+            match net.route(now, 0, 1, true, &request()) {
+                Fate::Deliver { delay } => {
+                    assert!(now + delay >= last_arrival);
+                    last_arrival = now + delay;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
