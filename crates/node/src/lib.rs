@@ -5,3 +5,4 @@
 //! - `transport`: framed TCP between peers, with a handshake and bounded queues.
 //! - `runtime`: the tokio loop that ticks and steps the core, persists before it
 //!   promises, sends, and applies committed entries on a task of its own.
+pub mod runtime;
