@@ -117,10 +117,7 @@ impl<N: Network> ConsensusLoop<N> {
             let keep_going = tokio::select! {
                 _ = ticker.tick() => { self.on_tick(); true }
                 Some(message) = inputs.inbound.recv() => { self.on_message(message, &mut inputs.inbound); true }
-                command = inputs.commands.recv() => match command {
-                    Some(Command::Shutdown) | None => false,
-                    Some(command) => { self.on_command(command); true }
-                },
+                command = inputs.commands.recv() => self.on_commands(command, &mut inputs.commands),
                 Some(event) = inputs.persisted.recv() => { self.on_persist_event(event); true }
                 Some(peer) = inputs.unreachable.recv() => { self.raft.report_unreachable(peer); true }
                 Some(snapshot) = inputs.snapshots.recv() => {
@@ -158,6 +155,36 @@ impl<N: Network> ConsensusLoop<N> {
             match inbound.try_recv() {
                 Ok(message) => self.raft.step(message),
                 Err(_) => break,
+            }
+        }
+    }
+
+    /// Handles a command and whatever else is already queued, so that proposals
+    /// arriving together share one `Ready` (one write, one AppendEntries per peer).
+    /// Returns false when the loop must stop.
+    fn on_commands(
+        &mut self,
+        first: Option<Command>,
+        commands: &mut mpsc::Receiver<Command>,
+    ) -> bool {
+        let mut next = first;
+        for _ in 0..1024 {
+            match next {
+                Some(Command::Shutdown) | None => return false,
+                Some(command) => self.on_command(command),
+            }
+            let Ok(command) = commands.try_recv() else {
+                return true;
+            };
+            next = Some(command);
+        }
+        // Still busy after a full batch: handle the one taken and let the next round of
+        // the loop (and its ticks) run.
+        match next {
+            Some(Command::Shutdown) | None => false,
+            Some(command) => {
+                self.on_command(command);
+                true
             }
         }
     }
