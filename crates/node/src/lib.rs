@@ -6,3 +6,5 @@
 //! - `runtime`: the tokio loop that ticks and steps the core, persists before it
 //!   promises, sends, and applies committed entries on a task of its own.
 pub mod runtime;
+
+pub mod storage;
