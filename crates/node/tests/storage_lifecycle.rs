@@ -176,3 +176,10 @@ fn a_persist_request_that_does_not_fit_the_log_fails_the_storage() {
     drop(storage);
     assert_eq!(open(dir.path(), fast_options(1 << 20)).1.entries.len(), 3);
 }
+
+#[test]
+fn disk_storage_can_move_to_a_storage_thread() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<DiskStorage>();
+    assert_send::<node::storage::StorageError>();
+}

@@ -26,6 +26,7 @@ mod wal;
 pub use disk::{DiskStorage, RecoveryReport, TornTail};
 pub use fault::{FaultInjector, FaultOp, InjectedError};
 pub use identity::{IdentityError, NodeIdentity};
+pub use raft::StorageError;
 
 use std::sync::Arc;
 
