@@ -215,6 +215,10 @@ fn failing_any_single_write_or_sync_loses_nothing_acknowledged() {
     for nth in 1..=syncs {
         faults.push((FaultOp::Sync, nth, 0));
     }
+    eprintln!(
+        "sweep: {} faults ({writes} writes, {syncs} syncs)",
+        faults.len()
+    );
     for (op, nth, partial) in faults {
         let dir = tempfile::tempdir().unwrap();
         let injector = Arc::new(FaultInjector::new());
