@@ -62,3 +62,15 @@ impl DurableLog for raft::MemStorage {
         Ok(())
     }
 }
+
+/// The write-ahead log on disk: `write` appends to the active segment, `sync` is the
+/// one fdatasync that group commit shares.
+impl DurableLog for crate::storage::DiskStorage {
+    fn write(&mut self, request: &PersistRequest) -> Result<(), StorageError> {
+        crate::storage::DiskStorage::write(self, request)
+    }
+
+    fn sync(&mut self) -> Result<(), StorageError> {
+        crate::storage::DiskStorage::sync(self)
+    }
+}
