@@ -8,3 +8,4 @@
 pub mod runtime;
 
 pub mod storage;
+pub mod transport;
