@@ -7,5 +7,6 @@
 //!   promises, sends, and applies committed entries on a task of its own.
 pub mod runtime;
 
+pub mod launch;
 pub mod storage;
 pub mod transport;

@@ -3,53 +3,15 @@
 //! and snapshots. (The same runtime over disk and TCP is tested in `cluster_*.rs`.)
 
 use bytes::Bytes;
-use node::runtime::{self, NodeConfig, NodeError, NodeHandle, NodeParts, StateMachine};
+mod common;
+
+use common::Recorder;
+use node::runtime::{self, NodeConfig, NodeError, NodeHandle, NodeParts};
 use raft::{Index, MemStorage, Message, NodeId, PersistRequest, StorageError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
-
-/// A state machine that records what it applied; responses echo the index.
-#[derive(Clone, Default)]
-struct Recorder {
-    applied: Arc<Mutex<Vec<(Index, Bytes)>>>,
-}
-
-impl StateMachine for Recorder {
-    fn apply(&mut self, index: Index, command: &[u8]) -> Bytes {
-        self.applied
-            .lock()
-            .unwrap()
-            .push((index, Bytes::copy_from_slice(command)));
-        Bytes::from(format!("applied {}", index.0))
-    }
-
-    fn snapshot(&self) -> Bytes {
-        let applied = self.applied.lock().unwrap();
-        let mut out = Vec::new();
-        for (index, data) in applied.iter() {
-            out.extend_from_slice(&index.0.to_le_bytes());
-            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-            out.extend_from_slice(data);
-        }
-        Bytes::from(out)
-    }
-
-    fn restore(&mut self, mut snapshot: &[u8]) {
-        let mut applied = self.applied.lock().unwrap();
-        applied.clear();
-        while snapshot.len() >= 12 {
-            let index = u64::from_le_bytes(snapshot[..8].try_into().unwrap());
-            let len = u32::from_le_bytes(snapshot[8..12].try_into().unwrap()) as usize;
-            applied.push((
-                Index(index),
-                Bytes::copy_from_slice(&snapshot[12..12 + len]),
-            ));
-            snapshot = &snapshot[12 + len..];
-        }
-    }
-}
 
 /// Storage that survives a node's restart within the test.
 #[derive(Clone, Default)]

@@ -1,0 +1,237 @@
+//! Whole nodes on real sockets and real disks (fsync on): 127.0.0.1 ports, temporary
+//! data directories. Waits are on conditions with generous deadlines.
+
+mod common;
+
+use bytes::Bytes;
+use common::Recorder;
+use node::launch::{launch_with_listener, LaunchedNode};
+use node::runtime::{NodeConfig, NodeError};
+use node::storage::StorageOptions;
+use node::transport::Transport;
+use raft::{Index, NodeId, Role};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Cluster {
+    configs: BTreeMap<NodeId, NodeConfig>,
+    nodes: BTreeMap<NodeId, LaunchedNode>,
+    machines: BTreeMap<NodeId, Recorder>,
+    _dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn start(size: u64, snapshot_threshold_bytes: u64) -> Cluster {
+        let dir = tempfile::tempdir().unwrap();
+        let mut listeners = BTreeMap::new();
+        for id in 1..=size {
+            let listener = Transport::bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            listeners.insert(NodeId(id), listener);
+        }
+        let peers: BTreeMap<NodeId, SocketAddr> = listeners
+            .iter()
+            .map(|(&id, l)| (id, l.local_addr()))
+            .collect();
+        let mut cluster = Cluster {
+            configs: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            machines: BTreeMap::new(),
+            _dir: dir,
+        };
+        for (id, listener) in listeners {
+            let mut config = NodeConfig::new(
+                42,
+                id,
+                peers.clone(),
+                cluster._dir.path().join(format!("node-{}", id.0)),
+            );
+            config.election_timeout_ticks = 30;
+            config.snapshot_threshold_bytes = snapshot_threshold_bytes;
+            cluster.configs.insert(id, config);
+            cluster.launch(id, listener).await;
+        }
+        cluster
+    }
+
+    async fn launch(&mut self, id: NodeId, listener: node::transport::BoundListener) {
+        let machine = Recorder::default();
+        let node = launch_with_listener(
+            &self.configs[&id],
+            listener,
+            StorageOptions::default(),
+            machine.clone(),
+        )
+        .await
+        .unwrap();
+        self.machines.insert(id, machine);
+        self.nodes.insert(id, node);
+    }
+
+    /// Restarts a stopped node on its old port and data directory.
+    async fn restart(&mut self, id: NodeId) {
+        let address = self.configs[&id].listen_address().unwrap();
+        let listener = eventually(|| async { Transport::bind(address).await.ok() }).await;
+        self.launch(id, listener).await;
+    }
+
+    async fn stop(&mut self, id: NodeId) {
+        self.nodes.remove(&id).unwrap().shutdown().await;
+    }
+
+    async fn leader(&self) -> NodeId {
+        eventually(|| async {
+            for (&id, node) in &self.nodes {
+                if node.handle.status().await.ok()?.raft.role == Role::Leader {
+                    return Some(id);
+                }
+            }
+            None
+        })
+        .await
+    }
+
+    /// Proposes `count` commands from `concurrency` tasks, each retrying on whichever
+    /// node leads; returns once all are applied on the leader.
+    async fn propose_many(&self, prefix: &str, count: usize, concurrency: usize) {
+        let handles: Arc<Vec<_>> = Arc::new(
+            self.nodes
+                .values()
+                .map(|node| node.handle.clone())
+                .collect(),
+        );
+        let mut tasks = Vec::new();
+        for worker in 0..concurrency {
+            let handles = handles.clone();
+            let prefix = prefix.to_string();
+            tasks.push(tokio::spawn(async move {
+                for i in (worker..count).step_by(concurrency) {
+                    propose_anywhere(&handles, Bytes::from(format!("{prefix}-{i}"))).await;
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap();
+        }
+    }
+
+    async fn wait_applied(&self, id: NodeId, count: usize) {
+        let machine = &self.machines[&id];
+        eventually(|| async { (machine.len() >= count).then_some(()) }).await;
+    }
+}
+
+async fn propose_anywhere(handles: &[node::runtime::NodeHandle], data: Bytes) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    let mut target = 0;
+    while tokio::time::Instant::now() < deadline {
+        match handles[target % handles.len()].propose(data.clone()).await {
+            Ok(_) => return,
+            Err(
+                NodeError::NotLeader { .. }
+                | NodeError::ProposalDropped
+                | NodeError::Busy
+                | NodeError::ShuttingDown,
+            ) => {
+                target += 1;
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Err(error) => panic!("proposal failed: {error}"),
+        }
+    }
+    panic!("proposal {data:?} not committed within {DEADLINE:?}");
+}
+
+/// Polls `probe` until it yields a value, failing after the deadline.
+async fn eventually<T, F, Fut>(mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {DEADLINE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The identical-sequence check: every node applied the same commands at the same
+/// indexes (a node restored from a snapshot holds the snapshot's history).
+fn assert_same_sequence(cluster: &Cluster, count: usize) {
+    let reference: Vec<(Index, Bytes)> =
+        cluster.machines.values().next().unwrap().applied()[..count].to_vec();
+    for (id, machine) in &cluster.machines {
+        assert_eq!(
+            machine.applied()[..count],
+            reference[..],
+            "node {id} applied a different sequence"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_replicate_fail_over_restart_and_catch_up_by_snapshot() {
+    let mut cluster = Cluster::start(3, 64 << 10).await;
+    let first_leader = cluster.leader().await;
+    cluster.propose_many("a", 10_000, 64).await;
+    for id in 1..=3 {
+        cluster.wait_applied(NodeId(id), 10_000).await;
+    }
+    assert_same_sequence(&cluster, 10_000);
+
+    // Stop the leader; another is elected and takes writes.
+    cluster.stop(first_leader).await;
+    let second_leader = cluster.leader().await;
+    assert_ne!(second_leader, first_leader);
+    cluster.propose_many("b", 2_000, 32).await;
+
+    // The old leader restarts from its data directory; while it was down the others
+    // took snapshots, so it catches up by InstallSnapshot.
+    let status = cluster.nodes[&second_leader].handle.status().await.unwrap();
+    assert!(
+        status.raft.snapshot_index > Index(10_000),
+        "no snapshot beyond the downtime: {status:?}"
+    );
+    cluster.machines.remove(&first_leader);
+    cluster.restart(first_leader).await;
+    for id in 1..=3 {
+        cluster.wait_applied(NodeId(id), 12_000).await;
+    }
+    assert_same_sequence(&cluster, 12_000);
+    for id in 1..=3 {
+        cluster.stop(NodeId(id)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_nodes_survive_two_stopped_and_restarted() {
+    let mut cluster = Cluster::start(5, u64::MAX).await;
+    cluster.propose_many("a", 1_000, 32).await;
+    let leader = cluster.leader().await;
+    let follower = NodeId(if leader.0 == 1 { 2 } else { 1 });
+    cluster.stop(leader).await;
+    cluster.stop(follower).await;
+    cluster.propose_many("b", 500, 16).await;
+    cluster.machines.remove(&leader);
+    cluster.machines.remove(&follower);
+    cluster.restart(leader).await;
+    cluster.restart(follower).await;
+    for id in 1..=5 {
+        cluster.wait_applied(NodeId(id), 1_500).await;
+    }
+    assert_same_sequence(&cluster, 1_500);
+    for id in 1..=5 {
+        cluster.stop(NodeId(id)).await;
+    }
+}
