@@ -235,3 +235,44 @@ async fn five_nodes_survive_two_stopped_and_restarted() {
         cluster.stop(NodeId(id)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_puts_the_node_in_a_failed_state_that_acknowledges_nothing() {
+    use node::storage::{FaultInjector, FaultOp, InjectedError};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = Transport::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let peers = BTreeMap::from([(NodeId(1), listener.local_addr())]);
+    let config = NodeConfig::new(9, NodeId(1), peers, dir.path().join("solo"));
+    let faults = Arc::new(FaultInjector::new());
+    let options = StorageOptions {
+        fault_injector: Some(faults.clone()),
+        ..StorageOptions::default()
+    };
+    let node = launch_with_listener(&config, listener, options, Recorder::default())
+        .await
+        .unwrap();
+    let handle = node.handle.clone();
+    eventually(|| async { (handle.status().await.ok()?.raft.role == Role::Leader).then_some(()) })
+        .await;
+    handle.propose(Bytes::from_static(b"before")).await.unwrap();
+
+    faults.fail_next(FaultOp::Sync, InjectedError::ENOSPC);
+    let result = tokio::time::timeout(DEADLINE, handle.propose(Bytes::from_static(b"lost"))).await;
+    assert!(
+        matches!(result, Ok(Err(NodeError::StorageFailed(_)))),
+        "got {result:?}"
+    );
+    let status = handle.status().await.unwrap();
+    let failure = status.storage_failure.expect("status reports the failure");
+    assert!(
+        failure.contains("No space left") || failure.contains("ENOSPC") || failure.contains("28"),
+        "{failure}"
+    );
+    assert!(matches!(
+        handle.propose(Bytes::from_static(b"after")).await,
+        Err(NodeError::StorageFailed(_))
+    ));
+    node.shutdown().await;
+}

@@ -26,6 +26,8 @@ pub enum ApplyWork {
     },
     /// Committed items to apply, in log order.
     Apply(Vec<Apply>),
+    /// Fail every waiter: the node can no longer make progress (storage failed).
+    FailAll(NodeError),
     /// Answer once the state machine has applied `index` (a confirmed ReadIndex).
     ReadAt {
         /// The read index.
@@ -108,6 +110,7 @@ impl<M: StateMachine> Applier<M> {
                 self.maybe_snapshot();
                 let _ = self.applied_watch.send(self.applied);
             }
+            ApplyWork::FailAll(error) => self.fail_all(error),
             ApplyWork::ReadAt { index, reply } => {
                 self.reads.push_back((index, reply));
                 self.answer_reads();

@@ -253,6 +253,7 @@ impl<N: Network> ConsensusLoop<N> {
                 for (_, reply) in std::mem::take(&mut self.pending_reads) {
                     let _ = reply.send(Err(message.clone()));
                 }
+                let _ = self.apply.send(ApplyWork::FailAll(message));
                 self.storage_failure = Some(error);
             }
         }
