@@ -276,3 +276,39 @@ async fn a_full_disk_puts_the_node_in_a_failed_state_that_acknowledges_nothing()
     ));
     node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_directory_of_another_cluster_or_node_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = |cluster_id: u64, node_id: u64| {
+        let data_dir = dir.path().join("shared");
+        async move {
+            let listener = Transport::bind("127.0.0.1:0".parse().unwrap())
+                .await
+                .unwrap();
+            let peers = BTreeMap::from([(NodeId(node_id), listener.local_addr())]);
+            let config = NodeConfig::new(cluster_id, NodeId(node_id), peers, data_dir);
+            launch_with_listener(
+                &config,
+                listener,
+                StorageOptions::default(),
+                Recorder::default(),
+            )
+            .await
+        }
+    };
+    start(42, 1).await.unwrap().shutdown().await;
+    for (cluster_id, node_id) in [(43, 1), (42, 2)] {
+        let error = start(cluster_id, node_id).await.err().expect("must refuse");
+        let message = error.to_string();
+        assert!(
+            message.contains("42") && message.contains(&cluster_id.to_string()),
+            "{message}"
+        );
+    }
+    start(42, 1)
+        .await
+        .expect("its own node reopens it")
+        .shutdown()
+        .await;
+}
