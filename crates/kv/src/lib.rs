@@ -1,0 +1,1 @@
+//! The key/value state machine of raftkv, its client sessions and request tracker. No IO.

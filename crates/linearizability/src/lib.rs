@@ -1,0 +1,1 @@
+//! A linearizability checker for recorded histories (Wing-Gong / Lowe search).

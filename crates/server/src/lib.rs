@@ -1,0 +1,1 @@
+//! raftkv servers: RESP2 for any Redis client, a native protocol, and the native client.
