@@ -89,6 +89,10 @@ impl Cluster {
         }
     }
 
+    fn propose(&mut self, id: NodeId, data: Vec<u8>) {
+        self.nodes.get_mut(&id).unwrap().propose(data).unwrap();
+    }
+
     fn leader(&self) -> Option<NodeId> {
         let leaders: Vec<NodeId> = self
             .nodes
@@ -116,12 +120,7 @@ fn three_nodes_elect_and_replicate() {
     let mut cluster = Cluster::new(3);
     let leader = cluster.elect();
     for i in 0..5u8 {
-        cluster
-            .nodes
-            .get_mut(&leader)
-            .unwrap()
-            .propose(vec![i])
-            .unwrap();
+        cluster.propose(leader, vec![i]);
     }
     cluster.deliver_all();
     cluster.tick_all(3);
@@ -142,28 +141,13 @@ fn three_nodes_elect_and_replicate() {
 fn partitioned_leader_is_replaced_and_its_entries_overwritten() {
     let mut cluster = Cluster::new(3);
     let old = cluster.elect();
-    cluster
-        .nodes
-        .get_mut(&old)
-        .unwrap()
-        .propose(b"a".to_vec())
-        .unwrap();
+    cluster.propose(old, b"a".to_vec());
     cluster.deliver_all();
     cluster.cut.insert(old);
-    cluster
-        .nodes
-        .get_mut(&old)
-        .unwrap()
-        .propose(b"lost".to_vec())
-        .unwrap();
+    cluster.propose(old, b"lost".to_vec());
     let new = cluster.elect();
     assert_ne!(new, old);
-    cluster
-        .nodes
-        .get_mut(&new)
-        .unwrap()
-        .propose(b"b".to_vec())
-        .unwrap();
+    cluster.propose(new, b"b".to_vec());
     cluster.deliver_all();
     cluster.cut.clear();
     cluster.tick_all(30);
@@ -184,12 +168,7 @@ fn lagging_follower_catches_up_through_a_chunked_snapshot() {
     let lagging = NodeId(if leader.0 == 3 { 2 } else { 3 });
     cluster.cut.insert(lagging);
     for i in 0..20u8 {
-        cluster
-            .nodes
-            .get_mut(&leader)
-            .unwrap()
-            .propose(vec![i; 4])
-            .unwrap();
+        cluster.propose(leader, vec![i; 4]);
     }
     cluster.deliver_all();
     cluster.tick_all(2);
@@ -270,12 +249,7 @@ impl Cluster {
 fn restart_recovers_term_vote_and_log() {
     let mut cluster = Cluster::new(3);
     let leader = cluster.elect();
-    cluster
-        .nodes
-        .get_mut(&leader)
-        .unwrap()
-        .propose(b"x".to_vec())
-        .unwrap();
+    cluster.propose(leader, b"x".to_vec());
     cluster.deliver_all();
     let before = cluster.nodes[&leader].status();
     let ids: Vec<NodeId> = (1..=3).map(NodeId).collect();
