@@ -15,7 +15,9 @@ use prost::Message;
 use raft::StorageError;
 use record::{encode_frame, CheckpointRecord, RecordKind, RequestRecord};
 use replay::{ReplayOutcome, ReplayedLog};
-use segment::{encode_segment_header, parse_segment_file_name, scan_segment, segment_file_name};
+use segment::{
+    encode_segment_header, parse_segment_file_name, scan_segment, segment_file_name, ScannedRecord,
+};
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
@@ -87,16 +89,7 @@ pub(crate) fn scan_wal(dir: &Path) -> Result<Option<WalScan>, StorageError> {
     let Some(&(last_seq, _)) = files.last() else {
         return Ok(None);
     };
-    for pair in files.windows(2) {
-        if pair[1].0 != pair[0].0 + 1 {
-            return Err(StorageError::Corrupt(format!(
-                "WAL segment {} is missing: {} is followed by {}",
-                pair[0].0 + 1,
-                pair[0].1.display(),
-                pair[1].1.display()
-            )));
-        }
-    }
+    check_no_gaps(&files)?;
     let mut log: Option<ReplayedLog> = None;
     let mut segments = Vec::new();
     let mut repair = None;
@@ -120,21 +113,7 @@ pub(crate) fn scan_wal(dir: &Path) -> Result<Option<WalScan>, StorageError> {
             break;
         };
         store_id = Some(scanned.store_id);
-        if first.kind != RecordKind::Checkpoint as u8 {
-            return Err(corrupt(
-                path,
-                first.offset as u64,
-                "segment does not start with a checkpoint record",
-            ));
-        }
-        let checkpoint =
-            CheckpointRecord::decode(&data[first.body_start..first.end]).map_err(|error| {
-                corrupt(
-                    path,
-                    first.offset as u64,
-                    format!("undecodable checkpoint: {error}"),
-                )
-            })?;
+        let checkpoint = decode_checkpoint(path, &data, first)?;
         let replayed = match &mut log {
             None => log.insert(ReplayedLog::from_checkpoint(&checkpoint)),
             Some(replayed) => {
@@ -144,30 +123,13 @@ pub(crate) fn scan_wal(dir: &Path) -> Result<Option<WalScan>, StorageError> {
                 replayed
             }
         };
-        let mut max_index = checkpoint.last_index;
-        for record in &scanned.records[1..] {
-            let at = record.offset as u64;
-            if record.kind != RecordKind::Request as u8 {
-                return Err(corrupt(
-                    path,
-                    at,
-                    format!(
-                        "unexpected record kind {} (written by a newer version?)",
-                        record.kind
-                    ),
-                ));
-            }
-            let request =
-                RequestRecord::decode(&data[record.body_start..record.end]).map_err(|error| {
-                    corrupt(path, at, format!("undecodable request record: {error}"))
-                })?;
-            if !request.entries.is_empty() {
-                max_index = max_index.max(request.first_index + request.entries.len() as u64 - 1);
-            }
-            replayed
-                .apply(request)
-                .map_err(|what| corrupt(path, at, what))?;
-        }
+        let max_index = replay_requests(
+            path,
+            &data,
+            &scanned.records[1..],
+            replayed,
+            checkpoint.last_index,
+        )?;
         if let Some(reason) = scanned.torn {
             repair = Some(Repair::Truncate {
                 path: path.clone(),
@@ -210,6 +172,69 @@ pub(crate) fn scan_wal(dir: &Path) -> Result<Option<WalScan>, StorageError> {
         removed_seq,
         store_id,
     }))
+}
+
+/// Segment sequence numbers must be consecutive: a gap means a lost segment.
+fn check_no_gaps(files: &[(u64, PathBuf)]) -> Result<(), StorageError> {
+    for pair in files.windows(2) {
+        if pair[1].0 != pair[0].0 + 1 {
+            return Err(StorageError::Corrupt(format!(
+                "WAL segment {} is missing: {} is followed by {}",
+                pair[0].0 + 1,
+                pair[0].1.display(),
+                pair[1].1.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Decodes the checkpoint record every segment starts with.
+fn decode_checkpoint(
+    path: &Path,
+    data: &[u8],
+    first: &ScannedRecord,
+) -> Result<CheckpointRecord, StorageError> {
+    let at = first.offset as u64;
+    if first.kind != RecordKind::Checkpoint as u8 {
+        return Err(corrupt(
+            path,
+            at,
+            "segment does not start with a checkpoint record",
+        ));
+    }
+    CheckpointRecord::decode(&data[first.body_start..first.end])
+        .map_err(|error| corrupt(path, at, format!("undecodable checkpoint: {error}")))
+}
+
+/// Replays a segment's request records onto `replayed`; returns the highest entry
+/// index the segment holds (starting from its checkpoint's `last_index`).
+fn replay_requests(
+    path: &Path,
+    data: &[u8],
+    records: &[ScannedRecord],
+    replayed: &mut ReplayedLog,
+    mut max_index: u64,
+) -> Result<u64, StorageError> {
+    for record in records {
+        let at = record.offset as u64;
+        if record.kind != RecordKind::Request as u8 {
+            let what = format!(
+                "unexpected record kind {} (written by a newer version?)",
+                record.kind
+            );
+            return Err(corrupt(path, at, what));
+        }
+        let request = RequestRecord::decode(&data[record.body_start..record.end])
+            .map_err(|error| corrupt(path, at, format!("undecodable request record: {error}")))?;
+        if !request.entries.is_empty() {
+            max_index = max_index.max(request.first_index + request.entries.len() as u64 - 1);
+        }
+        replayed
+            .apply(request)
+            .map_err(|what| corrupt(path, at, what))?;
+    }
+    Ok(max_index)
 }
 
 /// The open WAL: closed segments plus the active one being appended to.
