@@ -11,7 +11,10 @@ use crate::network::{Fate, Network};
 use crate::rng::{SimRng, Stream};
 use crate::server::{node_id, server_index, Server, SimOptions};
 use crate::trace::{Trace, TraceKind};
-use raft::{Apply, EntryPayload, Index, Message, NodeId, PersistRequest, Raft, Term};
+use raft::{
+    Apply, EntryId, EntryPayload, Index, Message, NodeId, PersistRequest, ProposeError, Raft,
+    ReadIndexError, ReadState, Term,
+};
 
 /// Something that happens at a point of virtual time.
 pub enum Event {
@@ -58,6 +61,37 @@ pub enum Event {
     },
 }
 
+/// Work for an application that drives the cluster itself (the KV servers): what a
+/// node applied or learned, buffered until the application drains it.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Node `node` applies `apply`.
+    Apply {
+        /// The node.
+        node: usize,
+        /// The entry or snapshot.
+        apply: Apply,
+    },
+    /// Node `node` confirmed a ReadIndex read.
+    Read {
+        /// The node.
+        node: usize,
+        /// The read.
+        read: ReadState,
+    },
+}
+
+/// Why [`Cluster::run_until_output`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wakeup {
+    /// A tester task is due.
+    Task(usize),
+    /// Outputs wait in [`Cluster::take_outputs`].
+    Output,
+    /// The clock reached the limit.
+    Limit,
+}
+
 /// Counters for summaries.
 #[derive(Clone, Debug, Default)]
 pub struct ClusterStats {
@@ -90,6 +124,8 @@ pub struct Cluster {
     pub trace: Trace,
     /// Event counters.
     pub stats: ClusterStats,
+    /// `Some` when an external application consumes applies and reads.
+    outputs: Option<Vec<Output>>,
 }
 
 impl Cluster {
@@ -111,8 +147,82 @@ impl Cluster {
             invariants: Invariants::new(servers),
             trace: Trace::new(opts.trace),
             stats: ClusterStats::default(),
+            outputs: None,
             opts,
         }
+    }
+
+    /// Hands applied entries, installed snapshots and read states to an external
+    /// application ([`Cluster::take_outputs`]) instead of the lab's appliers.
+    pub fn set_external_application(&mut self) {
+        self.outputs = Some(Vec::new());
+    }
+
+    /// Takes the buffered outputs (external application mode).
+    pub fn take_outputs(&mut self) -> Vec<Output> {
+        self.outputs
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// `Start(bytes)` on server `i` for an external application.
+    pub fn propose_bytes(&mut self, i: usize, data: bytes::Bytes) -> Result<EntryId, ProposeError> {
+        let Some(raft) = self.servers[i].raft.as_mut() else {
+            return Err(ProposeError::NotLeader { leader_hint: None });
+        };
+        let result = raft.propose(data);
+        if let Ok(id) = result {
+            self.stats.proposals += 1;
+            self.trace.record(
+                self.now(),
+                TraceKind::Propose,
+                &[i as u64, id.index.0, id.term.0],
+                || format!("propose on n{} -> {id}", i + 1),
+            );
+        }
+        self.after_event(i);
+        result
+    }
+
+    /// Starts a ReadIndex read on server `i`.
+    pub fn read_index(&mut self, i: usize, request_id: u64) -> Result<(), ReadIndexError> {
+        let Some(raft) = self.servers[i].raft.as_mut() else {
+            return Err(ReadIndexError::NotLeader { leader_hint: None });
+        };
+        let result = raft.read_index(request_id);
+        self.after_event(i);
+        result
+    }
+
+    /// The application on server `i` snapshots its state up to `index`.
+    pub fn snapshot(&mut self, i: usize, index: u64, data: Vec<u8>) {
+        if self.servers[i].raft.is_some() {
+            self.take_snapshot(i, index, data);
+            self.after_event(i);
+        }
+    }
+
+    /// Like [`Cluster::run_until`], but also returns as soon as outputs are buffered.
+    pub fn run_until_output(&mut self, limit: Time) -> Wakeup {
+        if self.outputs.as_ref().is_some_and(|o| !o.is_empty()) {
+            return Wakeup::Output;
+        }
+        while let Some(event) = self.queue.pop_due(limit) {
+            if let Event::Task { task } = event {
+                self.trace
+                    .record(self.now(), TraceKind::TaskWake, &[task as u64], || {
+                        format!("task {task} wakes")
+                    });
+                return Wakeup::Task(task);
+            }
+            self.handle(event);
+            if self.outputs.as_ref().is_some_and(|o| !o.is_empty()) {
+                return Wakeup::Output;
+            }
+        }
+        self.queue.advance_to(limit);
+        Wakeup::Limit
     }
 
     /// The options the cluster runs with.
@@ -253,7 +363,7 @@ impl Cluster {
         self.crash(i);
         let recovered = self.servers[i].disk.recover();
         self.appliers.on_restart(i);
-        if !recovered.snapshot.data.is_empty() {
+        if self.outputs.is_none() && !recovered.snapshot.data.is_empty() {
             if let Err(e) = self
                 .appliers
                 .ingest_snapshot(i, &recovered.snapshot.data, None)
@@ -524,6 +634,14 @@ impl Cluster {
             for apply in ready.apply {
                 self.apply(n, term, apply);
             }
+            if let Some(outputs) = self.outputs.as_mut() {
+                outputs.extend(
+                    ready
+                        .read_states
+                        .into_iter()
+                        .map(|read| Output::Read { node: n, read }),
+                );
+            }
         }
     }
 
@@ -616,6 +734,10 @@ impl Cluster {
     fn apply(&mut self, n: usize, term: Term, apply: Apply) {
         if let Err(e) = self.invariants.on_apply(n, term, &apply) {
             self.violation(e);
+        }
+        if let Some(outputs) = self.outputs.as_mut() {
+            outputs.push(Output::Apply { node: n, apply });
+            return;
         }
         match apply {
             Apply::Entry(entry) => {

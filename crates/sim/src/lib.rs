@@ -13,6 +13,7 @@ pub mod demo;
 pub mod disk;
 pub mod event_queue;
 pub mod invariants;
+pub mod kv;
 pub mod lab;
 pub mod network;
 pub mod report;

@@ -19,6 +19,8 @@ pub enum Stream {
     Tester = 4,
     /// Seeds handed to the Raft cores.
     Raft = 5,
+    /// The KV clerks' links and choices.
+    Clients = 6,
 }
 
 /// A deterministic PRNG for one stream of one seed.

@@ -27,6 +27,10 @@ pub struct SimOptions {
     /// Reliable links deliver in order (like TCP). `false` lets messages on one link
     /// overtake each other by their 0.1-2 ms latency jitter.
     pub fifo_links: bool,
+    /// A new leader appends an empty entry of its term (the lab suite runs without it
+    /// so that the first command lands at index 1; the KV suite turns it on, which
+    /// makes ReadIndex reads immediate after an election).
+    pub leader_empty_entry: bool,
 }
 
 impl SimOptions {
@@ -45,6 +49,7 @@ impl SimOptions {
             trace: false,
             check_core_invariants: true,
             fifo_links: true,
+            leader_empty_entry: false,
         }
     }
 
@@ -58,7 +63,7 @@ impl SimOptions {
         config.pre_vote = true;
         config.check_quorum = true;
         // The lab expects the first command at index 1, then 2, 3, ...
-        config.leader_empty_entry = false;
+        config.leader_empty_entry = self.leader_empty_entry;
         config.random_seed = mix(mix(self.seed, index as u64 + 1), u64::from(incarnation));
         config.check_invariants = true;
         config.canary = self.canary;
