@@ -66,34 +66,60 @@ impl Hasher for IdentityHasher {
     }
 }
 
-/// The configurations that share one combined hash: (linearized set words, state).
-type Bucket<S> = Vec<(Box<[u64]>, S)>;
+/// The configurations that share one combined hash: (offset of the set's words in the
+/// arena, state).
+type Bucket<S> = Vec<(usize, S)>;
 
-/// The configurations seen so far, bucketed by a combined hash of set and state.
+/// The configurations seen so far, bucketed by a combined hash of set and state. The
+/// sets' words live in one arena, so the cache costs few allocations and drops fast.
+///
+/// Invariant: `bytes` approximates the memory held; nothing is stored once it would
+/// exceed `max_bytes` (the search stays correct, it only prunes less).
 pub(crate) struct Cache<S> {
     buckets: HashMap<u64, Bucket<S>, BuildHasherDefault<IdentityHasher>>,
+    /// The words of every stored set, back to back.
+    arena: Vec<u64>,
+    /// Approximate bytes held: arena, bucket entries and the states' heap.
+    bytes: usize,
+    /// The most bytes the cache may hold.
+    max_bytes: usize,
 }
 
 impl<S: Clone + Eq + Hash> Cache<S> {
-    /// An empty cache.
-    pub fn new() -> Self {
+    /// An empty cache that holds at most about `max_bytes`.
+    pub fn new(max_bytes: usize) -> Self {
         Cache {
             buckets: HashMap::default(),
+            arena: Vec::new(),
+            bytes: 0,
+            max_bytes,
         }
     }
 
-    /// Records (`set`, `state`); `false` if it was already there (the search can prune).
-    /// Clones only when the configuration is new.
-    pub fn insert(&mut self, set: &Bitset, state: &S) -> bool {
+    /// Records (`set`, `state`), whose state owns `state_heap_bytes` on the heap; `false`
+    /// if it was already there (the search can prune). Clones only when the configuration
+    /// is new; once full, reports everything as new without storing it.
+    pub fn insert(&mut self, set: &Bitset, state: &S, state_heap_bytes: usize) -> bool {
         let mut hasher = FxHasher::default();
         state.hash(&mut hasher);
         let key = set.hash() ^ hasher.finish().rotate_left(17);
-        let bucket = self.buckets.entry(key).or_default();
-        let seen = bucket
-            .iter()
-            .any(|(words, s)| **words == *set.words() && s == state);
-        if !seen {
-            bucket.push((set.words().into(), state.clone()));
+        let words = set.words();
+        let arena = &self.arena;
+        let seen = self.buckets.get(&key).is_some_and(|bucket| {
+            bucket
+                .iter()
+                .any(|(at, s)| arena[*at..*at + words.len()] == *words && s == state)
+        });
+        let entry_bytes =
+            std::mem::size_of_val(words) + std::mem::size_of::<(usize, S)>() + state_heap_bytes;
+        if !seen && self.bytes + entry_bytes <= self.max_bytes {
+            self.bytes += entry_bytes;
+            let at = self.arena.len();
+            self.arena.extend_from_slice(words);
+            self.buckets
+                .entry(key)
+                .or_default()
+                .push((at, state.clone()));
         }
         !seen
     }
@@ -105,13 +131,27 @@ mod tests {
 
     #[test]
     fn insert_reports_new_configurations_only() {
-        let mut cache = Cache::new();
+        let mut cache = Cache::new(usize::MAX);
         let mut set = Bitset::new(10);
-        assert!(cache.insert(&set, &"a"));
-        assert!(!cache.insert(&set, &"a"));
-        assert!(cache.insert(&set, &"b"));
+        assert!(cache.insert(&set, &"a", 0));
+        assert!(!cache.insert(&set, &"a", 0));
+        assert!(cache.insert(&set, &"b", 0));
         set.insert(4);
-        assert!(cache.insert(&set, &"a"));
-        assert!(!cache.insert(&set, &"a"));
+        assert!(cache.insert(&set, &"a", 0));
+        assert!(!cache.insert(&set, &"a", 0));
+    }
+
+    #[test]
+    fn a_full_cache_stores_nothing_more_but_stays_truthful_about_hits() {
+        let entry = 8 + std::mem::size_of::<(usize, &str)>();
+        let mut cache = Cache::new(entry + 3);
+        let set = Bitset::new(10);
+        assert!(cache.insert(&set, &"a", 3));
+        assert!(!cache.insert(&set, &"a", 3));
+        assert!(cache.insert(&set, &"b", 0));
+        assert!(
+            cache.insert(&set, &"b", 0),
+            "not stored: still reported new"
+        );
     }
 }

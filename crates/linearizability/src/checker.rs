@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::history::{validate, Operation};
 use crate::model::Model;
 use crate::report::{partition_report, PartitionReport, Report};
-use crate::search::{search, SearchOutcome};
+use crate::search::{search, Limits, SearchOutcome};
 
 /// The verdict on a history.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,7 +48,12 @@ pub struct Checker {
     timeout: Option<Duration>,
     /// How many partitions are searched in parallel (at least 1).
     threads: usize,
+    /// The memory limit of each partition's memoization cache.
+    max_cache_bytes: usize,
 }
+
+/// The default memory limit of one partition's memoization cache: 256 MiB.
+pub const DEFAULT_MAX_CACHE_BYTES: usize = 256 << 20;
 
 impl Default for Checker {
     fn default() -> Self {
@@ -64,13 +69,23 @@ enum PartitionOutcome {
 }
 
 impl Checker {
-    /// No time limit; one thread per available CPU.
+    /// No time limit; one thread per available CPU; caches of
+    /// [`DEFAULT_MAX_CACHE_BYTES`].
     pub fn new() -> Self {
         let threads = thread::available_parallelism().map_or(1, |n| n.get());
         Checker {
             timeout: None,
             threads,
+            max_cache_bytes: DEFAULT_MAX_CACHE_BYTES,
         }
+    }
+
+    /// Limits each partition's memoization cache to about `bytes` (set words, entries
+    /// and [`Model::state_heap_bytes`]). A full cache stops memoizing: the answer stays
+    /// exact, the search only prunes less. Memory in use is at most `threads` times this.
+    pub fn max_cache_bytes(mut self, bytes: usize) -> Self {
+        self.max_cache_bytes = bytes;
+        self
     }
 
     /// Gives up with [`CheckResult::Unknown`] after `timeout` (unless a partition is
@@ -101,9 +116,12 @@ impl Checker {
         T: Ord + Copy + Debug + Sync,
     {
         validate(history);
-        let deadline = self.timeout.map(|t| Instant::now() + t);
+        let limits = Limits {
+            deadline: self.timeout.map(|t| Instant::now() + t),
+            max_cache_bytes: self.max_cache_bytes,
+        };
         let partitions = partition(model, history);
-        let outcomes = self.run_all(model, &partitions, deadline);
+        let outcomes = self.run_all(model, &partitions, limits);
         let mut timed_out = false;
         let mut illegal = Vec::new();
         for outcome in outcomes {
@@ -129,7 +147,7 @@ impl Checker {
         &self,
         model: &M,
         partitions: &[Partition<'_, M, T>],
-        deadline: Option<Instant>,
+        limits: Limits,
     ) -> Vec<PartitionOutcome>
     where
         M: Model,
@@ -145,7 +163,7 @@ impl Checker {
             for _ in 0..workers {
                 scope.spawn(|| {
                     while let Some(&i) = order.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let outcome = check_partition(model, &partitions[i], deadline);
+                        let outcome = check_partition(model, &partitions[i], limits);
                         results.lock().expect("no worker panics holding the lock")[i] =
                             Some(outcome);
                     }
@@ -190,9 +208,9 @@ fn partition<'h, M: Model, T: Ord + Copy>(
 fn check_partition<M: Model, T: Ord + Copy + Debug>(
     model: &M,
     (key, ops): &Partition<'_, M, T>,
-    deadline: Option<Instant>,
+    limits: Limits,
 ) -> PartitionOutcome {
-    match search(model, ops, deadline) {
+    match search(model, ops, limits) {
         SearchOutcome::Linearizable => PartitionOutcome::Linearizable,
         SearchOutcome::TimedOut => PartitionOutcome::TimedOut,
         SearchOutcome::Illegal { longest } => {

@@ -239,6 +239,10 @@ impl Model for KvModel {
         }
     }
 
+    fn state_heap_bytes(&self, state: &KvState) -> usize {
+        state.as_ref().map_or(0, Vec::capacity)
+    }
+
     fn partition_key(&self, input: &KvInput) -> Vec<u8> {
         input.key().to_vec()
     }

@@ -30,7 +30,7 @@ mod model;
 mod report;
 mod search;
 
-pub use checker::{check_operations, CheckResult, Checker};
+pub use checker::{check_operations, CheckResult, Checker, DEFAULT_MAX_CACHE_BYTES};
 pub use history::Operation;
 pub use model::Model;
 pub use report::{LinearizedStep, PartitionReport, Report, ReportOperation, StuckCandidate};

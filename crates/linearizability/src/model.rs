@@ -37,6 +37,12 @@ pub trait Model: Sync {
     /// The partition an operation belongs to (e.g. its key).
     fn partition_key(&self, input: &Self::Input) -> Self::Key;
 
+    /// The bytes a state owns on the heap, for the memoization cache's memory limit
+    /// (default 0: the state is inline).
+    fn state_heap_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+
     /// A partition's key for reports.
     fn describe_key(&self, key: &Self::Key) -> String {
         format!("{key:?}")

@@ -31,6 +31,15 @@ pub(crate) enum SearchOutcome {
     TimedOut,
 }
 
+/// Bounds on one partition's search.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// When to give up; `None`: never.
+    pub deadline: Option<Instant>,
+    /// The most bytes the memoization cache may hold.
+    pub max_cache_bytes: usize,
+}
+
 /// Index of the list's head sentinel; event `k` lives at node `k + 1`.
 const HEAD: usize = 0;
 /// The end of the list.
@@ -137,15 +146,15 @@ impl LongestPrefix {
     }
 }
 
-/// Searches for a linearization of `ops` (one partition) until `deadline`.
+/// Searches for a linearization of `ops` (one partition) within `limits`.
 pub(crate) fn search<M: Model, T: Ord + Copy + Debug>(
     model: &M,
     ops: &[&Operation<M::Input, M::Output, T>],
-    deadline: Option<Instant>,
+    limits: Limits,
 ) -> SearchOutcome {
     let mut list = EventList::new(events(ops), ops.len());
     let mut linearized = Bitset::new(ops.len());
-    let mut cache = Cache::new();
+    let mut cache = Cache::new(limits.max_cache_bytes);
     let mut longest = LongestPrefix {
         ops: Vec::new(),
         agree: 0,
@@ -157,7 +166,8 @@ pub(crate) fn search<M: Model, T: Ord + Copy + Debug>(
     let mut steps = 0u32;
     while !list.is_empty() {
         steps = steps.wrapping_add(1);
-        if steps & (DEADLINE_CHECK_STEPS - 1) == 0 && deadline.is_some_and(|d| Instant::now() >= d)
+        if steps & (DEADLINE_CHECK_STEPS - 1) == 0
+            && limits.deadline.is_some_and(|d| Instant::now() >= d)
         {
             return SearchOutcome::TimedOut;
         }
@@ -166,7 +176,8 @@ pub(crate) fn search<M: Model, T: Ord + Copy + Debug>(
             let op = ops[event.op];
             if let Some(next_state) = model.step(&state, &op.input, &op.output) {
                 linearized.insert(event.op);
-                if cache.insert(&linearized, &next_state) {
+                let heap_bytes = model.state_heap_bytes(&next_state);
+                if cache.insert(&linearized, &next_state, heap_bytes) {
                     longest.on_push(stack.len(), event.op);
                     stack.push((node, std::mem::replace(&mut state, next_state)));
                     longest.offer(&stack, |n| list.event(n).op);
