@@ -299,7 +299,11 @@ pub fn generic_test_speed(t: &mut KvTester, part: &str) {
     t.end();
 }
 
-/// `TestUnreliableOneKey4A`.
+/// `TestUnreliableOneKey4A`. As in the lab, its operations are not logged (`nil` op
+/// log): five clients appending to one key with every call overlapping make the
+/// history's orders explode for a Wing-Gong search, and the final value already pins
+/// the outcome: `checkConcurrentAppends` demands each append exactly once, in each
+/// client's order.
 pub fn unreliable_one_key(t: &mut KvTester) {
     struct Appender {
         me: usize,
@@ -329,7 +333,7 @@ pub fn unreliable_one_key(t: &mut KvTester) {
     }
     let ck = t.make_client(&t.all());
     t.begin("Test: concurrent append to same key, unreliable (4A)");
-    t.put(ck, "k", "", Some(u64::MAX));
+    t.put(ck, "k", "", None);
     const NCLIENT: usize = 5;
     let ids: Vec<usize> = (0..NCLIENT)
         .map(|me| {
@@ -343,12 +347,11 @@ pub fn unreliable_one_key(t: &mut KvTester) {
         })
         .collect();
     t.join(&ids);
-    let vx = t.get(ck, "k", Some(u64::MAX));
+    let vx = t.get(ck, "k", None);
     // checkConcurrentAppends: every client's appends once each, in its order.
     for me in 0..NCLIENT {
         check_clnt_appends(t, me, &vx, 10);
     }
-    check_history(t);
     t.end();
 }
 

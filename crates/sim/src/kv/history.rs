@@ -25,8 +25,8 @@ pub struct HistoryOp {
     pub key: String,
     /// The value written (Put, Append).
     pub value: String,
-    /// The value read (Get).
-    pub output: String,
+    /// The value read (Get; `None`: no such key).
+    pub output: Option<String>,
     /// Virtual time of the call.
     pub call: Time,
     /// Virtual time of the return.

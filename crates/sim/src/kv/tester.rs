@@ -817,11 +817,9 @@ impl KvTester {
             Reply::WrongLeader => return self.retry(ck),
             Reply::Outcome(outcome) => outcome,
         };
-        let result = match outcome {
-            Outcome::Value(v) => v
-                .map(|b| String::from_utf8_lossy(&b).into_owned())
-                .unwrap_or_default(),
-            Outcome::Written => String::new(),
+        let read = match outcome {
+            Outcome::Value(v) => v.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            Outcome::Written => None,
             Outcome::Rejected(e @ (KvError::Stale { .. } | KvError::SessionExpired)) => {
                 self.fail(format!("clerk {ck}: request rejected: {e}"))
             }
@@ -831,7 +829,7 @@ impl KvTester {
         let clerk = &mut self.clerks[ck];
         clerk.failures = 0;
         let pending = clerk.pending.take().expect("current");
-        clerk.result = Some(result.clone());
+        clerk.result = Some(read.clone().unwrap_or_default());
         if let Some(client) = pending.log_as {
             let (kind, key, value) = match pending.op {
                 ClerkOp::Get(key) => (OpKind::Get, key, String::new()),
@@ -843,11 +841,7 @@ impl KvTester {
                 kind,
                 key,
                 value,
-                output: if kind == OpKind::Get {
-                    result
-                } else {
-                    String::new()
-                },
+                output: read,
                 call: pending.call,
                 ret: now,
             });
