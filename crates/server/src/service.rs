@@ -237,7 +237,15 @@ impl Service {
         let deadline = Instant::now() + self.inner.config.request_timeout;
         let mut backoff = BACKOFF_MIN;
         loop {
-            let error = match local().await {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let attempt = tokio::time::timeout(remaining, local())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ServiceError::Unavailable(
+                        "no answer from the node in time".into(),
+                    ))
+                });
+            let error = match attempt {
                 Ok(value) => return Ok(value),
                 Err(ServiceError::NotLeader {
                     address: Some(address),

@@ -229,3 +229,20 @@ async fn followers_forward_to_the_leader_and_increments_are_atomic() {
     assert_eq!(on_follower.cmd(&["GET", "counter"]).await, bulk("60"));
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_resp_client_on_a_follower_rides_through_a_leader_change() {
+    let mut cluster = Cluster::start(3).await;
+    let leader = cluster.leader().await;
+    let survivor = cluster.followers(leader)[0];
+    let mut c = Resp::connect(cluster.address(survivor)).await;
+    assert_eq!(c.cmd(&["SET", "before", "1"]).await, Reply::ok());
+    cluster.stop(leader).await;
+    // The server waits for the new leader and forwards (or serves) the request.
+    assert_eq!(c.cmd(&["SET", "after", "2"]).await, Reply::ok());
+    assert_eq!(
+        c.cmd(&["MGET", "before", "after"]).await,
+        Reply::Array(Some(vec![bulk("1"), bulk("2")]))
+    );
+    cluster.shutdown().await;
+}
