@@ -2,7 +2,7 @@
 //! fixed scenarios, the registry of all 23, and the seed runner.
 
 use super::history::History;
-use super::tester::{ClerkOp, KvTask, KvTester, TaskWake, ELECTION_TIMEOUT_MS};
+use super::tester::{ClerkOp, KvCanary, KvTask, KvTester, TaskWake, ELECTION_TIMEOUT_MS};
 use crate::event_queue::{ms, Time, SECONDS};
 use crate::lab::runner::{panic_message, seeds_from_env};
 use std::cell::Cell;
@@ -812,6 +812,11 @@ pub struct KvRun {
 
 /// Runs `test` on `seed`, catching failures.
 pub fn run_kv_test(test: &'static KvTest, seed: u64) -> KvRun {
+    run_kv_test_with(test, seed, KvCanary::Off)
+}
+
+/// Runs `test` on `seed` with a planted bug, catching failures.
+pub fn run_kv_test_with(test: &'static KvTest, seed: u64, canary: KvCanary) -> KvRun {
     let started = Instant::now();
     let mut slot: Option<KvTester> = None;
     let result = catch_unwind(AssertUnwindSafe(|| {
@@ -821,6 +826,7 @@ pub fn run_kv_test(test: &'static KvTest, seed: u64) -> KvRun {
             test.unreliable,
             test.maxraftstate,
         ));
+        t.set_canary(canary);
         match test.body {
             Body::Generic(g) => generic_test(t, g),
             Body::Speed(part) => generic_test_speed(t, part),

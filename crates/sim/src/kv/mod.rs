@@ -6,4 +6,4 @@ pub mod history;
 pub mod linearizable;
 pub mod tester;
 
-pub use tester::{ClerkOp, KvStats, KvTask, KvTester, TaskWake};
+pub use tester::{ClerkOp, KvCanary, KvStats, KvTask, KvTester, TaskWake};

@@ -36,6 +36,17 @@ pub enum ClerkOp {
     Append(String, String),
 }
 
+/// A bug planted in the KV servers, to prove that the suite's checks can fail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KvCanary {
+    /// No bug.
+    #[default]
+    Off,
+    /// Every server answers Gets from its own state at once, leader or not, without
+    /// ReadIndex: stale reads from partitioned or lagging servers.
+    LocalReads,
+}
+
 /// Who waits for a clerk's operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Waiter {
@@ -181,6 +192,7 @@ pub struct KvTester {
     client_rpcs: u64,
     ops: u64,
     count_ops: bool,
+    canary: KvCanary,
     begun: Option<(String, Time, u64, u64)>,
     results: Vec<KvStats>,
     /// Every operation made through the logging wrappers.
@@ -225,6 +237,7 @@ impl KvTester {
             client_rpcs: 0,
             ops: 0,
             count_ops: true,
+            canary: KvCanary::Off,
             begun: None,
             results: Vec::new(),
             history: History::default(),
@@ -501,6 +514,11 @@ impl KvTester {
         self.send_rpc(ck);
     }
 
+    /// Plants a bug in the servers (see [`KvCanary`]).
+    pub fn set_canary(&mut self, canary: KvCanary) {
+        self.canary = canary;
+    }
+
     /// Whether operations count in the "Passed" line's ops column (the speed tests
     /// call the clerk directly, outside the counting wrappers).
     pub fn set_count_ops(&mut self, on: bool) {
@@ -752,6 +770,10 @@ impl KvTester {
             return;
         }
         let reply = match request {
+            ClerkRequest::Read { key } if self.canary == KvCanary::LocalReads => {
+                let kv = self.servers[server].as_ref().expect("running");
+                Some(Reply::Outcome(Outcome::Value(kv.store.get(&key))))
+            }
             ClerkRequest::Read { key } => {
                 let kv = self.servers[server].as_mut().expect("running");
                 kv.next_read += 1;
