@@ -7,6 +7,8 @@
 //! - `sim report [--seed S]`: the lab's columns for all 28 tests beside the reference.
 //! - `sim replay --test NAME --seed S [--trace]`: rerun one test, optionally printing
 //!   every event.
+//! - `sim kv-sweep --seeds N [--test NAME]`: the 23 KV tests (4A/4B) over N seeds, with
+//!   each test's "Passed" line on the first seed; non-zero exit on any failure.
 
 use clap::{Parser, Subcommand};
 use sim::lab::runner::{describe_failure, run_many, run_test};
@@ -60,6 +62,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+    /// Run the KV tests (4A/4B) over many seeds.
+    KvSweep {
+        /// Number of seeds.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// First seed.
+        #[arg(long, default_value_t = 0)]
+        first: u64,
+        /// Only this test (default: all 23).
+        #[arg(long)]
+        test: Option<String>,
+    },
     /// Rerun one test on one seed.
     Replay {
         /// The test's name (e.g. figure8_3c).
@@ -97,6 +111,7 @@ fn main() -> ExitCode {
             options_fn(canary, reorder, election_ticks),
         ),
         Command::Report { seed } => report(seed),
+        Command::KvSweep { seeds, first, test } => kv_sweep(first, seeds, test.as_deref()),
         Command::Replay {
             test,
             seed,
@@ -261,4 +276,61 @@ fn unknown_test(name: &str) -> ExitCode {
 /// "thread panicked" lines would only repeat them.
 fn quiet_panics() {
     std::panic::set_hook(Box::new(|_| {}));
+}
+
+fn kv_sweep(first: u64, seeds: u64, only: Option<&str>) -> ExitCode {
+    use sim::kv::generic::{find as find_kv, kv_replay_command, run_many_kv, KV_TESTS};
+    let tests: Vec<_> = match only {
+        Some(name) => match find_kv(name) {
+            Some(test) => vec![test],
+            None => {
+                eprintln!("no KV test named {name}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => KV_TESTS.iter().collect(),
+    };
+    let started = Instant::now();
+    let jobs: Vec<_> = tests
+        .iter()
+        .flat_map(|&test| (first..first + seeds).map(move |seed| (test, seed)))
+        .collect();
+    let runs = run_many_kv(&jobs);
+    let mut failed = 0;
+    for test in &tests {
+        let mine: Vec<_> = runs.iter().filter(|r| r.test.name == test.name).collect();
+        let passed = mine.iter().filter(|r| r.result.is_ok()).count();
+        let wall: f64 = mine.iter().map(|r| r.wall.as_secs_f64()).sum();
+        let line = mine
+            .first()
+            .and_then(|r| r.stats.last())
+            .map(|s| s.passed_line())
+            .unwrap_or_default();
+        println!(
+            "{:<66} {passed:>4}/{:<4} {:>7.2}s  {line}",
+            test.name,
+            mine.len(),
+            wall
+        );
+        for run in mine.iter().filter(|r| r.result.is_err()) {
+            failed += 1;
+            let message = run.result.as_ref().err().map(String::as_str).unwrap_or("");
+            println!(
+                "  FAIL seed {}: {}\n    replay: {}",
+                run.seed,
+                message.lines().next().unwrap_or(""),
+                kv_replay_command(run.test, run.seed)
+            );
+        }
+    }
+    println!(
+        "{} runs, {failed} failed, {:.1}s",
+        runs.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

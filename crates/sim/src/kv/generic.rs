@@ -983,6 +983,13 @@ mod tests {
     }
 
     #[test]
+    fn snapshot_rpc_catches_the_lagging_server_up_by_snapshot() {
+        let mut t = KvTester::new(0, 3, false, 1000);
+        snapshot_rpc(&mut t);
+        assert!(t.installed_snapshots > 0);
+    }
+
+    #[test]
     fn no_snapshots_without_maxraftstate() {
         let mut t = KvTester::new(1, 3, false, -1);
         let ck = t.make_client(&t.all());

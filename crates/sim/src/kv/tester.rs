@@ -197,6 +197,8 @@ pub struct KvTester {
     results: Vec<KvStats>,
     /// Every operation made through the logging wrappers.
     pub history: History,
+    /// Snapshots installed from leaders (InstallSnapshot), over all servers.
+    pub installed_snapshots: u64,
 }
 
 impl KvTester {
@@ -241,6 +243,7 @@ impl KvTester {
             begun: None,
             results: Vec::new(),
             history: History::default(),
+            installed_snapshots: 0,
         };
         for i in 0..servers {
             t.start_server(i);
@@ -907,6 +910,7 @@ impl KvTester {
                         }
                     },
                     Apply::Snapshot(snapshot) => {
+                        self.installed_snapshots += 1;
                         if let Err(e) = kv.store.restore(&snapshot.data) {
                             self.fail(format!("server {node}: bad snapshot: {e}"));
                         }
