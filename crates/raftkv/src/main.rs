@@ -217,6 +217,7 @@ fn parse_addresses(what: &str, spec: &str) -> Result<BTreeMap<NodeId, SocketAddr
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let stop = StopSignal::install();
     let peers = parse_addresses("peers", &args.peers)?;
     let clients = parse_addresses("clients", &args.clients)?;
     let id = NodeId(args.id);
@@ -239,7 +240,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     .map_err(|error| format!("node {}: {error}", id.0))?;
     tracing::info!(node = id.0, %client_address, %peer_address, "serving");
     println!("raftkv node {} serving clients on {client_address}", id.0);
-    wait_for_stop_signal().await;
+    stop.wait().await;
     eprintln!("raftkv: stopping node {}", id.0);
     server.shutdown().await;
     Ok(())
@@ -285,25 +286,59 @@ async fn bind_pair(
     Ok((peer_listener, client_listener))
 }
 
-async fn wait_for_stop_signal() {
+/// Ctrl-C and SIGTERM, caught from the moment this is created (so a signal that
+/// arrives while the nodes start still stops them cleanly).
+struct StopSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignal {
+    fn install() -> StopSignal {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            StopSignal {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
         }
+        #[cfg(not(unix))]
+        {
+            StopSignal {}
+        }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            if self.interrupt.is_none() {
+                // Could not install our own: fall back on tokio's Ctrl-C.
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = next(&mut self.terminate) => {}
+                }
+                return;
+            }
+            tokio::select! {
+                _ = next(&mut self.interrupt) => {}
+                _ = next(&mut self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 
@@ -331,6 +366,7 @@ fn check_cluster_size(data_dir: &Path, nodes: u64) -> Result<bool, String> {
 }
 
 async fn cluster(args: ClusterArgs) -> Result<(), String> {
+    let stop = StopSignal::install();
     if args.nodes == 0 || args.nodes > 99 {
         return Err("--nodes must be between 1 and 99 (3 or 5 make sense)".into());
     }
@@ -407,7 +443,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), String> {
         Some(leader) => println!("raftkv: node {} leads", leader.0),
         None => println!("raftkv: no leader yet (still electing)"),
     }
-    wait_for_stop_signal().await;
+    stop.wait().await;
     println!("raftkv: stopping the cluster");
     for server in servers {
         server.shutdown().await;
