@@ -66,8 +66,8 @@ impl Hasher for IdentityHasher {
     }
 }
 
-/// The configurations that share one combined hash: (offset of the set's words in the
-/// arena, state).
+/// The configurations that share one combined hash: (offset in the arena of the fixed
+/// set's words followed by the free set's words, state).
 type Bucket<S> = Vec<(usize, S)>;
 
 /// The configurations seen so far, bucketed by a combined hash of set and state. The
@@ -96,26 +96,43 @@ impl<S: Clone + Eq + Hash> Cache<S> {
         }
     }
 
-    /// Records (`set`, `state`), whose state owns `state_heap_bytes` on the heap; `false`
-    /// if it was already there (the search can prune). Clones only when the configuration
-    /// is new; once full, reports everything as new without storing it.
-    pub fn insert(&mut self, set: &Bitset, state: &S, state_heap_bytes: usize) -> bool {
+    /// Records a configuration: the linearized operations (`fixed`, plus the pending
+    /// operations that match any outcome, `free`) and the state, which owns
+    /// `state_heap_bytes` on the heap. `false` if it is dominated by one already seen: same
+    /// `fixed` and state, and a subset of `free` (a free operation left out can always be
+    /// linearized at the end, so fewer of them never hurts). Clones only when recording;
+    /// once full, records nothing more and reports only what it holds.
+    pub fn insert(
+        &mut self,
+        fixed: &Bitset,
+        free: &Bitset,
+        state: &S,
+        state_heap_bytes: usize,
+    ) -> bool {
         let mut hasher = FxHasher::default();
         state.hash(&mut hasher);
-        let key = set.hash() ^ hasher.finish().rotate_left(17);
-        let words = set.words();
+        let key = fixed.hash() ^ hasher.finish().rotate_left(17);
+        let (fixed_words, free_words) = (fixed.words(), free.words());
         let arena = &self.arena;
-        let seen = self.buckets.get(&key).is_some_and(|bucket| {
-            bucket
-                .iter()
-                .any(|(at, s)| arena[*at..*at + words.len()] == *words && s == state)
-        });
-        let entry_bytes =
-            std::mem::size_of_val(words) + std::mem::size_of::<(usize, S)>() + state_heap_bytes;
+        let dominated = |at: usize| {
+            let free_at = at + fixed_words.len();
+            arena[at..free_at] == *fixed_words
+                && arena[free_at..free_at + free_words.len()]
+                    .iter()
+                    .zip(free_words)
+                    .all(|(seen, now)| seen & !now == 0)
+        };
+        let seen = self
+            .buckets
+            .get(&key)
+            .is_some_and(|bucket| bucket.iter().any(|(at, s)| s == state && dominated(*at)));
+        let words = fixed_words.len() + free_words.len();
+        let entry_bytes = 8 * words + std::mem::size_of::<(usize, S)>() + state_heap_bytes;
         if !seen && self.bytes + entry_bytes <= self.max_bytes {
             self.bytes += entry_bytes;
             let at = self.arena.len();
-            self.arena.extend_from_slice(words);
+            self.arena.extend_from_slice(fixed_words);
+            self.arena.extend_from_slice(free_words);
             self.buckets
                 .entry(key)
                 .or_default()
@@ -133,24 +150,45 @@ mod tests {
     fn insert_reports_new_configurations_only() {
         let mut cache = Cache::new(usize::MAX);
         let mut set = Bitset::new(10);
-        assert!(cache.insert(&set, &"a", 0));
-        assert!(!cache.insert(&set, &"a", 0));
-        assert!(cache.insert(&set, &"b", 0));
+        let none = Bitset::new(0);
+        assert!(cache.insert(&set, &none, &"a", 0));
+        assert!(!cache.insert(&set, &none, &"a", 0));
+        assert!(cache.insert(&set, &none, &"b", 0));
         set.insert(4);
-        assert!(cache.insert(&set, &"a", 0));
-        assert!(!cache.insert(&set, &"a", 0));
+        assert!(cache.insert(&set, &none, &"a", 0));
+        assert!(!cache.insert(&set, &none, &"a", 0));
+    }
+
+    #[test]
+    fn more_free_operations_are_dominated_by_fewer() {
+        let mut cache = Cache::new(usize::MAX);
+        let set = Bitset::new(10);
+        let mut free = Bitset::new(3);
+        free.insert(1);
+        assert!(cache.insert(&set, &free, &"a", 0));
+        free.insert(2);
+        assert!(
+            !cache.insert(&set, &free, &"a", 0),
+            "superset of a seen free set"
+        );
+        free.remove(1);
+        assert!(cache.insert(&set, &free, &"a", 0), "not a superset");
+        free.remove(2);
+        assert!(cache.insert(&set, &free, &"a", 0), "the empty set is new");
+        free.insert(1);
+        assert!(!cache.insert(&set, &free, &"a", 0));
     }
 
     #[test]
     fn a_full_cache_stores_nothing_more_but_stays_truthful_about_hits() {
         let entry = 8 + std::mem::size_of::<(usize, &str)>();
         let mut cache = Cache::new(entry + 3);
-        let set = Bitset::new(10);
-        assert!(cache.insert(&set, &"a", 3));
-        assert!(!cache.insert(&set, &"a", 3));
-        assert!(cache.insert(&set, &"b", 0));
+        let (set, none) = (Bitset::new(10), Bitset::new(0));
+        assert!(cache.insert(&set, &none, &"a", 3));
+        assert!(!cache.insert(&set, &none, &"a", 3));
+        assert!(cache.insert(&set, &none, &"b", 0));
         assert!(
-            cache.insert(&set, &"b", 0),
+            cache.insert(&set, &none, &"b", 0),
             "not stored: still reported new"
         );
     }

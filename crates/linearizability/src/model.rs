@@ -37,6 +37,13 @@ pub trait Model: Sync {
     /// The partition an operation belongs to (e.g. its key).
     fn partition_key(&self, input: &Self::Input) -> Self::Key;
 
+    /// Whether `output` is accepted in every state (e.g. the "unknown" reply of a
+    /// timed-out request). Pending operations with such outputs let the search prune
+    /// configurations that differ only in having linearized more of them. Default `false`.
+    fn matches_any_outcome(&self, _input: &Self::Input, _output: &Self::Output) -> bool {
+        false
+    }
+
     /// The bytes a state owns on the heap, for the memoization cache's memory limit
     /// (default 0: the state is inline).
     fn state_heap_bytes(&self, _state: &Self::State) -> usize {

@@ -5,8 +5,14 @@
 //! (the model accepts its output and the (set, state) configuration is new), removes
 //! the call and its return from the list ("lift") and restarts from the head; reaching a
 //! return means that operation should already have been linearized, so it backtracks
-//! (re-inserts the last lifted operation and tries the next call after it). The list
-//! empties exactly when every operation is linearized.
+//! (re-inserts the last lifted operation and tries the next call after it).
+//!
+//! Operations that never returned and whose output matches any outcome
+//! ([`Model::matches_any_outcome`]) are "free": they can always be linearized last. So
+//! the search succeeds once every other operation is linearized, and a configuration is
+//! pruned when one with the same state, the same other operations and a subset of its
+//! free operations was seen (leaving a free operation for later never hurts). Without
+//! this, each timed-out operation doubles the configurations for the rest of the history.
 
 use std::fmt::Debug;
 use std::time::Instant;
@@ -29,6 +35,62 @@ pub(crate) enum SearchOutcome {
     Illegal { longest: Vec<usize> },
     /// The deadline passed first.
     TimedOut,
+}
+
+/// The linearized operations, split into pending operations that match any outcome
+/// ("free": linearizing one can always be postponed to the end) and the others.
+struct Linearized {
+    /// Linearized operations that are not free, by operation index.
+    fixed: Bitset,
+    /// Linearized free operations, by their slot.
+    free: Bitset,
+    /// For each operation, its slot in `free` if it is free.
+    free_slot: Vec<Option<usize>>,
+    /// How many operations are not free and not linearized.
+    fixed_left: usize,
+}
+
+impl Linearized {
+    fn new<M: Model, T>(model: &M, ops: &[&Operation<M::Input, M::Output, T>]) -> Self {
+        let mut slots = 0;
+        let free_slot: Vec<Option<usize>> = ops
+            .iter()
+            .map(|op| {
+                let free =
+                    op.return_time.is_none() && model.matches_any_outcome(&op.input, &op.output);
+                free.then(|| {
+                    slots += 1;
+                    slots - 1
+                })
+            })
+            .collect();
+        Linearized {
+            fixed: Bitset::new(ops.len()),
+            free: Bitset::new(slots),
+            free_slot,
+            fixed_left: ops.len() - slots,
+        }
+    }
+
+    fn insert(&mut self, op: usize) {
+        match self.free_slot[op] {
+            Some(slot) => self.free.insert(slot),
+            None => {
+                self.fixed.insert(op);
+                self.fixed_left -= 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, op: usize) {
+        match self.free_slot[op] {
+            Some(slot) => self.free.remove(slot),
+            None => {
+                self.fixed.remove(op);
+                self.fixed_left += 1;
+            }
+        }
+    }
 }
 
 /// Bounds on one partition's search.
@@ -112,10 +174,6 @@ impl EventList {
         self.relink(self.return_node[call]);
         self.relink(call);
     }
-
-    fn is_empty(&self) -> bool {
-        self.next[HEAD] == NIL
-    }
 }
 
 /// The longest prefix seen, kept in step with the stack without recopying shared parts.
@@ -153,7 +211,7 @@ pub(crate) fn search<M: Model, T: Ord + Copy + Debug>(
     limits: Limits,
 ) -> SearchOutcome {
     let mut list = EventList::new(events(ops), ops.len());
-    let mut linearized = Bitset::new(ops.len());
+    let mut linearized = Linearized::new(model, ops);
     let mut cache = Cache::new(limits.max_cache_bytes);
     let mut longest = LongestPrefix {
         ops: Vec::new(),
@@ -164,7 +222,9 @@ pub(crate) fn search<M: Model, T: Ord + Copy + Debug>(
     let mut state = model.init();
     let mut node = list.next[HEAD];
     let mut steps = 0u32;
-    while !list.is_empty() {
+    // Once only free operations are left, linearizing them at the end completes the
+    // history (they match any outcome); this also keeps the free-set pruning sound.
+    while linearized.fixed_left > 0 {
         steps = steps.wrapping_add(1);
         if steps & (DEADLINE_CHECK_STEPS - 1) == 0
             && limits.deadline.is_some_and(|d| Instant::now() >= d)
@@ -177,7 +237,7 @@ pub(crate) fn search<M: Model, T: Ord + Copy + Debug>(
             if let Some(next_state) = model.step(&state, &op.input, &op.output) {
                 linearized.insert(event.op);
                 let heap_bytes = model.state_heap_bytes(&next_state);
-                if cache.insert(&linearized, &next_state, heap_bytes) {
+                if cache.insert(&linearized.fixed, &linearized.free, &next_state, heap_bytes) {
                     longest.on_push(stack.len(), event.op);
                     stack.push((node, std::mem::replace(&mut state, next_state)));
                     longest.offer(&stack, |n| list.event(n).op);

@@ -10,7 +10,7 @@ fn pick<'a>(rng: &mut ChaCha8Rng, items: &[&'a str]) -> &'a str {
     items[rng.gen_range(0..items.len())]
 }
 
-fn random_op(rng: &mut ChaCha8Rng, client: u64) -> KvOperation {
+fn random_op(rng: &mut ChaCha8Rng, client: u64, timed_out_percent: u32) -> KvOperation {
     let values = ["a", "b"];
     let v = pick(rng, &values);
     let (input, output) = match rng.gen_range(0..5) {
@@ -41,7 +41,7 @@ fn random_op(rng: &mut ChaCha8Rng, client: u64) -> KvOperation {
         }
     };
     let call = rng.gen_range(0..20);
-    if rng.gen_range(0..10) == 0 {
+    if rng.gen_range(0..100) < timed_out_percent {
         Operation::timed_out(client, input, KvOutput::Unknown, call)
     } else {
         Operation::new(client, input, output, call, call + rng.gen_range(0..10))
@@ -78,14 +78,17 @@ fn brute_force(
     false
 }
 
-#[test]
-fn checker_agrees_with_brute_force_on_random_small_histories() {
+/// Compares the checker with brute force on `rounds` random histories of up to
+/// `max_ops` operations; returns (linearizable, illegal) counts.
+fn compare(seed: u64, rounds: usize, max_ops: u64, timed_out_percent: u32) -> (usize, usize) {
     let model = KvModel::new();
-    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let (mut ok, mut illegal) = (0, 0);
-    for round in 0..3000 {
-        let n = rng.gen_range(1..=6);
-        let history: Vec<KvOperation> = (0..n).map(|c| random_op(&mut rng, c)).collect();
+    for round in 0..rounds {
+        let n = rng.gen_range(1..=max_ops);
+        let history: Vec<KvOperation> = (0..n)
+            .map(|c| random_op(&mut rng, c, timed_out_percent))
+            .collect();
         let expected = brute_force(
             &model,
             &history,
@@ -101,6 +104,18 @@ fn checker_agrees_with_brute_force_on_random_small_histories() {
             illegal += 1
         }
     }
+    (ok, illegal)
+}
+
+#[test]
+fn checker_agrees_with_brute_force_on_random_small_histories() {
+    let (ok, illegal) = compare(7, 3000, 6, 10);
     // Both verdicts are well represented, so the comparison means something.
     assert!(ok > 300 && illegal > 300, "ok {ok}, illegal {illegal}");
+}
+
+#[test]
+fn checker_agrees_with_brute_force_with_many_timed_out_operations() {
+    let (ok, illegal) = compare(8, 2000, 7, 40);
+    assert!(ok > 200 && illegal > 200, "ok {ok}, illegal {illegal}");
 }
