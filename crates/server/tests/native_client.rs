@@ -102,3 +102,38 @@ async fn writes_survive_the_leader_stopping_and_the_client_follows_the_new_one()
     assert_eq!(result.key_count, 60);
     cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_malformed_native_connection_is_closed_without_disturbing_others() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cluster = Cluster::start(1).await;
+    let leader = cluster.leader().await;
+    let address = cluster.address(leader);
+    let mut client = Client::new([address], ClientOptions::default());
+    client.put("k", "v").await.unwrap();
+
+    // A frame that is not a NativeRequest: an error frame, then the connection closes.
+    let mut raw = tokio::net::TcpStream::connect(address).await.unwrap();
+    raw.write_all(server::native::PREAMBLE).await.unwrap();
+    raw.write_all(&[0, 0, 0, 3, 0xff, 0xff, 0xff])
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    tokio::time::timeout(common::DEADLINE, raw.read_to_end(&mut received))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!received.is_empty(), "an error frame before the close");
+
+    // A frame longer than the limit: closed.
+    let mut raw = tokio::net::TcpStream::connect(address).await.unwrap();
+    raw.write_all(server::native::PREAMBLE).await.unwrap();
+    raw.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    let mut received = Vec::new();
+    let _ = tokio::time::timeout(common::DEADLINE, raw.read_to_end(&mut received))
+        .await
+        .unwrap();
+
+    assert_eq!(client.get("k").await.unwrap(), Some(Bytes::from("v")));
+    cluster.shutdown().await;
+}
