@@ -191,6 +191,24 @@ async fn acknowledged_writes_survive_sigkill_of_the_leader_process() {
     assert!(output.status.success());
     assert!(table.contains("Leader"), "{table}");
     assert!(table.contains("unreachable"), "{table}");
+
+    // The benchmark runs against the two survivors.
+    let output = Command::new(BINARY)
+        .args([
+            "bench",
+            "--clients",
+            "4",
+            "--requests",
+            "200",
+            "--read-percent",
+            "50",
+        ])
+        .args(["--addr", &survivors[1].to_string()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{report}");
+    assert!(report.contains("requests/s"), "{report}");
 }
 
 /// Sends SIGINT (Ctrl-C) to a child and waits for it to exit.
