@@ -18,7 +18,7 @@ use tokio_util::codec::LengthDelimitedCodec;
 pub const PREAMBLE: &[u8; 4] = b"\0RKV";
 
 /// Largest frame either side accepts (a command plus its overhead).
-pub const MAX_FRAME_BYTES: usize = 4 << 20;
+pub const MAX_FRAME_BYTES: usize = 16 << 20;
 
 /// The frame codec: 4-byte big-endian length prefix, bounded.
 pub fn codec() -> LengthDelimitedCodec {

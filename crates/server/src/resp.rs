@@ -19,6 +19,9 @@ pub struct RespLimits {
     pub max_array_len: usize,
     /// Longest inline command line, in bytes.
     pub max_inline_bytes: usize,
+    /// Largest whole command (all its arguments and headers), in bytes: bounds what
+    /// one connection may make the server buffer.
+    pub max_command_bytes: usize,
 }
 
 impl Default for RespLimits {
@@ -27,6 +30,7 @@ impl Default for RespLimits {
             max_bulk_bytes: 1 << 20,
             max_array_len: 1024 * 1024,
             max_inline_bytes: 64 * 1024,
+            max_command_bytes: 8 << 20,
         }
     }
 }
@@ -51,11 +55,16 @@ pub fn parse_command(
     let Some(&first) = buffer.first() else {
         return Ok(None);
     };
-    if first == b'*' {
-        parse_array(buffer, limits)
+    let parsed = if first == b'*' {
+        parse_array(buffer, limits)?
     } else {
-        parse_inline(buffer, limits)
+        parse_inline(buffer, limits)?
+    };
+    // Incomplete: the buffer holds the start of one command and nothing else.
+    if parsed.is_none() && buffer.len() > limits.max_command_bytes {
+        return error("too big command");
     }
+    Ok(parsed)
 }
 
 /// Finds `\r\n` at or after `from`; `Ok(None)` if not there yet.
@@ -520,6 +529,7 @@ mod tests {
             max_bulk_bytes: 10,
             max_array_len: 3,
             max_inline_bytes: 16,
+            max_command_bytes: 40,
         };
         assert_eq!(
             parse_all(b"*1\r\n$11\r\n", &limits),
@@ -541,6 +551,14 @@ mod tests {
         assert_eq!(
             parse_all(b"A B C D\r\n", &limits),
             Err(ProtocolError("invalid multibulk length".into()))
+        );
+        // Each argument within bounds, the whole command not.
+        assert_eq!(
+            parse_all(
+                b"*3\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n$10\r\n01",
+                &limits
+            ),
+            Err(ProtocolError("too big command".into()))
         );
         // A header line that never ends is refused once it is clearly too long.
         assert!(parse_all(b"*1\r\n$1111111111111111111111111111111111111", &limits).is_err());
