@@ -54,11 +54,16 @@ struct TestCluster {
     handles: BTreeMap<NodeId, NodeHandle>,
     size: u64,
     snapshot_threshold_bytes: u64,
+    lease_reads: bool,
     _dir: tempfile::TempDir,
 }
 
 impl TestCluster {
     fn new(size: u64, snapshot_threshold_bytes: u64) -> TestCluster {
+        TestCluster::with_reads(size, snapshot_threshold_bytes, false)
+    }
+
+    fn with_reads(size: u64, snapshot_threshold_bytes: u64, lease_reads: bool) -> TestCluster {
         let mut cluster = TestCluster {
             switchboard: Switchboard::default(),
             storages: BTreeMap::new(),
@@ -66,6 +71,7 @@ impl TestCluster {
             handles: BTreeMap::new(),
             size,
             snapshot_threshold_bytes,
+            lease_reads,
             _dir: tempfile::tempdir().unwrap(),
         };
         for id in 1..=size {
@@ -88,6 +94,7 @@ impl TestCluster {
         config.election_timeout_ticks = 20;
         config.heartbeat_interval_ticks = 4;
         config.snapshot_threshold_bytes = self.snapshot_threshold_bytes;
+        config.lease_reads = self.lease_reads;
         config
     }
 
@@ -263,4 +270,21 @@ async fn leadership_moves_on_request() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("leadership never moved to {target}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lease_reads_answer_on_the_leader_and_refuse_on_followers() {
+    let cluster = TestCluster::with_reads(3, u64::MAX, true);
+    cluster.propose("x").await;
+    let leader = cluster.leader().await;
+    let read_index = cluster.handles[&leader].read_index().await.unwrap();
+    assert!(
+        read_index >= Index(2),
+        "read index {read_index} below the committed write"
+    );
+    let follower = NodeId(if leader.0 == 1 { 2 } else { 1 });
+    assert!(matches!(
+        cluster.handles[&follower].read_index().await,
+        Err(NodeError::NotLeader { .. })
+    ));
 }

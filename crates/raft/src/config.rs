@@ -34,6 +34,13 @@ pub struct Config {
     /// A leader steps down if it has not heard from a quorum for an election timeout;
     /// followers that heard from a leader within the timeout ignore vote requests.
     pub check_quorum: bool,
+    /// Serve ReadIndex from the leader's lease instead of a heartbeat round: a read is
+    /// answered at the commit index at once. Safe only if clocks drift little: it relies
+    /// on check-quorum making a cut-off leader step down (after one election timeout of
+    /// its own ticks) before a new leader can be elected (after at least one election
+    /// timeout of the followers' ticks since they last heard from it). Requires
+    /// `check_quorum`. Off by default.
+    pub lease_reads: bool,
     /// A new leader appends an empty entry so it can commit (and serve reads) at once.
     /// The 6.824 suite turns this off because it expects command indexes 1, 2, 3, ...
     pub leader_empty_entry: bool,
@@ -69,6 +76,7 @@ impl Config {
             heartbeat_interval_ticks: 10,
             pre_vote: true,
             check_quorum: true,
+            lease_reads: false,
             leader_empty_entry: true,
             max_message_bytes: 1 << 20,
             max_inflight_messages: 256,
@@ -111,6 +119,12 @@ impl Config {
             return invalid(
                 "election_timeout_ticks",
                 "must exceed heartbeat_interval_ticks",
+            );
+        }
+        if self.lease_reads && !self.check_quorum {
+            return invalid(
+                "lease_reads",
+                "requires check_quorum (the lease is its step-down rule)",
             );
         }
         if self.max_inflight_messages == 0 {

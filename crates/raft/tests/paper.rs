@@ -1201,3 +1201,47 @@ fn thesis_6_4_read_index_waits_for_a_term_commit_and_a_heartbeat_quorum() {
         }]
     );
 }
+
+/// Thesis §6.4.1: with a leader lease the leader "would use its lease to serve reads
+/// without a round of heartbeats" — still only once it has committed an entry of its
+/// term. (Opt-in: it assumes bounded clock drift.)
+#[test]
+fn thesis_6_4_1_lease_reads_skip_the_heartbeat_round() {
+    let mut net = Net::fresh(3, |config| {
+        config.leader_empty_entry = true;
+        config.check_quorum = true;
+        config.lease_reads = true;
+    });
+    tick_until_campaign(net.node(1));
+    net.settle();
+    assert!(net.node(1).is_leader());
+    assert_eq!(net.node(1).status().commit, Index(1));
+    net.node(1).read_index(9).unwrap();
+    let ready = net.node(1).ready();
+    assert_eq!(
+        ready.read_states,
+        vec![ReadState {
+            request_id: 9,
+            index: Index(1)
+        }]
+    );
+    assert!(
+        ready.messages.is_empty(),
+        "no heartbeat round: {:?}",
+        ready.messages
+    );
+}
+
+#[test]
+fn lease_reads_require_check_quorum() {
+    let mut config = config(1, 3);
+    config.lease_reads = true;
+    config.check_quorum = false;
+    assert!(matches!(
+        config.validate(),
+        Err(ConfigError::Invalid {
+            name: "lease_reads",
+            ..
+        })
+    ));
+}

@@ -122,6 +122,11 @@ struct ServeArgs {
     /// The cluster's id (every node must use the same).
     #[arg(long, default_value_t = DEFAULT_CLUSTER_ID)]
     cluster_id: u64,
+    /// Serve GETs from the leader's lease, without a heartbeat round per read: faster,
+    /// but linearizable only while clock drift between nodes stays well below the
+    /// election timeout (see docs/design/core.md, "Lease reads").
+    #[arg(long)]
+    lease_reads: bool,
 }
 
 #[derive(Args)]
@@ -135,6 +140,11 @@ struct ClusterArgs {
     /// Node N serves clients on BASE+N and Raft on BASE+100+N.
     #[arg(long, default_value_t = 7000)]
     base_port: u16,
+    /// Serve GETs from the leader's lease, without a heartbeat round per read: faster,
+    /// but linearizable only while clock drift between nodes stays well below the
+    /// election timeout (see docs/design/core.md, "Lease reads").
+    #[arg(long)]
+    lease_reads: bool,
 }
 
 #[derive(Args)]
@@ -253,7 +263,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .ok_or_else(|| format!("node {} is not in --peers", args.id))?;
     let client_address = clients[&id];
     let (peer_listener, client_listener) = bind_pair(peer_address, client_address, None).await?;
-    let node_config = node_config(args.cluster_id, id, peers, args.data_dir);
+    let node_config = node_config(args.cluster_id, id, peers, args.data_dir, args.lease_reads);
     let server = server::launch::start(
         &node_config,
         ServerConfig::new(id, clients),
@@ -275,9 +285,11 @@ fn node_config(
     id: NodeId,
     peers: BTreeMap<NodeId, SocketAddr>,
     data_dir: PathBuf,
+    lease_reads: bool,
 ) -> NodeConfig {
     let mut config = NodeConfig::new(cluster_id, id, peers, data_dir);
     config.max_message_bytes = MAX_MESSAGE_BYTES;
+    config.lease_reads = lease_reads;
     config
 }
 
@@ -419,6 +431,7 @@ async fn cluster(args: ClusterArgs) -> Result<(), String> {
             id,
             peers.clone(),
             args.data_dir.join(format!("node-{}", id.0)),
+            args.lease_reads,
         );
         match server::launch::start(
             &config,

@@ -82,6 +82,9 @@ pub struct NodeConfig {
     pub max_message_bytes: usize,
     /// Most bytes of uncommitted proposals the leader accepts.
     pub max_uncommitted_bytes: usize,
+    /// Answer `read_index` from the leader's lease (no heartbeat round); see
+    /// `raft::Config::lease_reads` for the clock-drift assumption. Off by default.
+    pub lease_reads: bool,
 }
 
 impl NodeConfig {
@@ -104,6 +107,7 @@ impl NodeConfig {
             snapshot_threshold_bytes: 64 << 20,
             max_message_bytes: 1 << 20,
             max_uncommitted_bytes: 64 << 20,
+            lease_reads: false,
         }
     }
 
@@ -160,6 +164,7 @@ impl NodeConfig {
         config.heartbeat_interval_ticks = self.heartbeat_interval_ticks;
         config.max_message_bytes = self.max_message_bytes;
         config.max_uncommitted_bytes = self.max_uncommitted_bytes;
+        config.lease_reads = self.lease_reads;
         config.max_inflight_bytes = config.max_inflight_bytes.max(self.max_message_bytes);
         config.snapshot_chunk_bytes = self.max_message_bytes;
         // Real randomness is fine (and wanted) outside the simulator: two nodes must not

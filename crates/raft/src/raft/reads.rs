@@ -12,6 +12,18 @@ impl Raft {
             self.read_only.wait_for_term_commit(request_id);
             return;
         }
+        self.add_read_at_commit(request_id);
+    }
+
+    /// Queues a read at the current commit index: for a heartbeat round, or answered at
+    /// once under a leader lease.
+    fn add_read_at_commit(&mut self, request_id: u64) {
+        if self.config.lease_reads {
+            let index = self.log.commit;
+            self.read_states
+                .push(crate::ready::ReadState { request_id, index });
+            return;
+        }
         self.read_only.add(request_id, self.log.commit);
         self.confirm_reads();
     }
@@ -19,7 +31,7 @@ impl Raft {
     /// Releases reads that waited for the term's first commit.
     pub(super) fn on_first_commit_of_term(&mut self) {
         for request_id in self.read_only.take_waiting_for_term_commit() {
-            self.read_only.add(request_id, self.log.commit);
+            self.add_read_at_commit(request_id);
         }
         self.confirm_reads();
     }
