@@ -201,16 +201,7 @@ fn sweep(
         }
         failed += mine.iter().filter(|o| !o.passed()).count();
     }
-    println!(
-        "{} runs, {failed} failed, {:.1}s wall",
-        outcomes.len(),
-        started.elapsed().as_secs_f64()
-    );
-    if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    sweep_summary(outcomes.len(), failed, started)
 }
 
 fn report(seed: u64) -> ExitCode {
@@ -323,9 +314,13 @@ fn kv_sweep(first: u64, seeds: u64, only: Option<&str>) -> ExitCode {
             );
         }
     }
+    sweep_summary(runs.len(), failed, started)
+}
+
+/// Prints a sweep's last line; the exit code says whether every run passed.
+fn sweep_summary(runs: usize, failed: usize, started: Instant) -> ExitCode {
     println!(
-        "{} runs, {failed} failed, {:.1}s",
-        runs.len(),
+        "{runs} runs, {failed} failed, {:.1}s wall",
         started.elapsed().as_secs_f64()
     );
     if failed == 0 {

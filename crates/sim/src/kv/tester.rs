@@ -664,6 +664,26 @@ impl KvTester {
 
     // ---- client RPCs ---------------------------------------------------------------------
 
+    /// Delivers a clerk's request to the current incarnation of `server` at `at`.
+    fn schedule_arrival(
+        &mut self,
+        at: Time,
+        server: usize,
+        clerk: usize,
+        rpc: u64,
+        request: ClerkRequest,
+    ) {
+        let incarnation = self.incarnations[server];
+        let timer = Timer::RequestArrives {
+            server,
+            incarnation,
+            clerk,
+            rpc,
+            request,
+        };
+        self.schedule(at, timer);
+    }
+
     fn send_rpc(&mut self, ck: usize) {
         let now = self.now();
         let clerk = &mut self.clerks[ck];
@@ -682,33 +702,13 @@ impl KvTester {
             self.schedule(now + after, Timer::CallFails { clerk: ck, rpc });
         } else if reliable {
             let delay = self.client_rng.range_inclusive(100, 2_000);
-            let incarnation = self.incarnations[server];
-            self.schedule(
-                now + delay,
-                Timer::RequestArrives {
-                    server,
-                    incarnation,
-                    clerk: ck,
-                    rpc,
-                    request,
-                },
-            );
+            self.schedule_arrival(now + delay, server, ck, rpc, request);
         } else {
             let delay = self.client_rng.below(ms(27));
             if self.client_rng.chance_per_mille(100) {
                 self.schedule(now + delay, Timer::CallFails { clerk: ck, rpc });
             } else {
-                let incarnation = self.incarnations[server];
-                self.schedule(
-                    now + delay,
-                    Timer::RequestArrives {
-                        server,
-                        incarnation,
-                        clerk: ck,
-                        rpc,
-                        request,
-                    },
-                );
+                self.schedule_arrival(now + delay, server, ck, rpc, request);
             }
         }
         self.schedule(now + CLERK_RPC_TIMEOUT, Timer::Timeout { clerk: ck, rpc });
