@@ -25,7 +25,7 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn start(size: u64, snapshot_threshold_bytes: u64) -> Cluster {
+    async fn start(size: u64, max_raft_state_bytes: u64) -> Cluster {
         let dir = tempfile::tempdir().unwrap();
         let mut listeners = BTreeMap::new();
         for id in 1..=size {
@@ -52,7 +52,7 @@ impl Cluster {
                 cluster._dir.path().join(format!("node-{}", id.0)),
             );
             config.election_timeout_ticks = 30;
-            config.snapshot_threshold_bytes = snapshot_threshold_bytes;
+            config.max_raft_state_bytes = max_raft_state_bytes;
             cluster.configs.insert(id, config);
             cluster.launch(id, listener).await;
         }

@@ -6,7 +6,8 @@ use bytes::Bytes;
 mod common;
 
 use common::Recorder;
-use node::runtime::{self, NodeConfig, NodeError, NodeHandle, NodeParts};
+use node::runtime::raft_state_gauge::RaftStateSize;
+use node::runtime::{self, DurableLog, NodeConfig, NodeError, NodeHandle, NodeParts};
 use raft::{Index, MemStorage, Message, NodeId, PersistRequest, StorageError};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,9 @@ impl runtime::DurableLog for SharedStorage {
     }
     fn sync(&mut self) -> Result<(), StorageError> {
         Ok(())
+    }
+    fn raft_state_size(&self) -> RaftStateSize {
+        runtime::DurableLog::raft_state_size(&*self.0.lock().unwrap())
     }
 }
 
@@ -53,24 +57,24 @@ struct TestCluster {
     machines: BTreeMap<NodeId, Recorder>,
     handles: BTreeMap<NodeId, NodeHandle>,
     size: u64,
-    snapshot_threshold_bytes: u64,
+    max_raft_state_bytes: u64,
     lease_reads: bool,
     _dir: tempfile::TempDir,
 }
 
 impl TestCluster {
-    fn new(size: u64, snapshot_threshold_bytes: u64) -> TestCluster {
-        TestCluster::with_reads(size, snapshot_threshold_bytes, false)
+    fn new(size: u64, max_raft_state_bytes: u64) -> TestCluster {
+        TestCluster::with_reads(size, max_raft_state_bytes, false)
     }
 
-    fn with_reads(size: u64, snapshot_threshold_bytes: u64, lease_reads: bool) -> TestCluster {
+    fn with_reads(size: u64, max_raft_state_bytes: u64, lease_reads: bool) -> TestCluster {
         let mut cluster = TestCluster {
             switchboard: Switchboard::default(),
             storages: BTreeMap::new(),
             machines: BTreeMap::new(),
             handles: BTreeMap::new(),
             size,
-            snapshot_threshold_bytes,
+            max_raft_state_bytes,
             lease_reads,
             _dir: tempfile::tempdir().unwrap(),
         };
@@ -93,7 +97,7 @@ impl TestCluster {
         config.tick_interval = Duration::from_millis(5);
         config.election_timeout_ticks = 20;
         config.heartbeat_interval_ticks = 4;
-        config.snapshot_threshold_bytes = self.snapshot_threshold_bytes;
+        config.max_raft_state_bytes = self.max_raft_state_bytes;
         config.lease_reads = self.lease_reads;
         config
     }
@@ -251,6 +255,32 @@ async fn lagging_node_catches_up_through_a_snapshot() {
     cluster.start(lagging);
     cluster.wait_applied(lagging, 100).await;
     assert_eq!(cluster.applied(lagging), cluster.applied(leader));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_log_stays_within_a_small_multiple_of_max_raft_state() {
+    const MAX_RAFT_STATE: u64 = 1024;
+    let cluster = TestCluster::new(3, MAX_RAFT_STATE);
+    let mut largest = 0;
+    for i in 0..300 {
+        cluster.propose(&format!("payload-{i:04}")).await;
+        for storage in cluster.storages.values() {
+            largest = largest.max(storage.raft_state_size().log_bytes);
+        }
+    }
+    // The lab's bound: the persisted state never exceeds 8 x maxraftstate. Snapshots
+    // trigger on the state itself, so only what arrives while one is taken adds to it.
+    assert!(
+        largest <= 8 * MAX_RAFT_STATE,
+        "persisted log reached {largest} bytes with max_raft_state {MAX_RAFT_STATE}"
+    );
+    for (id, storage) in &cluster.storages {
+        let size = storage.raft_state_size();
+        assert!(
+            size.snapshot_index > Index(0),
+            "node {id} never snapshotted"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

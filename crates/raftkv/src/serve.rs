@@ -10,6 +10,7 @@ use server::service::ServerConfig;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// The cluster id `cluster` uses, and `serve`'s default.
@@ -40,6 +41,13 @@ pub struct ServeArgs {
     /// election timeout (see docs/design/core.md, "Lease reads").
     #[arg(long)]
     pub lease_reads: bool,
+    /// Take a snapshot once the log kept on disk exceeds this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub max_raft_state_bytes: u64,
+    /// Debugging aid: sleep this many milliseconds before each fsync (a slow disk, for
+    /// the chaos harness). Never use in production.
+    #[arg(long)]
+    pub debug_fsync_delay_ms: Option<u64>,
 }
 
 pub fn parse_addresses(what: &str, spec: &str) -> Result<BTreeMap<NodeId, SocketAddr>, String> {
@@ -59,7 +67,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), String> {
         .ok_or_else(|| format!("node {} is not in --peers", args.id))?;
     let client_address = clients[&id];
     let (peer_listener, client_listener) = bind_pair(peer_address, client_address, None).await?;
-    let node_config = node_config(args.cluster_id, id, peers, args.data_dir, args.lease_reads);
+    let mut node_config = node_config(args.cluster_id, id, peers, args.data_dir, args.lease_reads);
+    node_config.max_raft_state_bytes = args.max_raft_state_bytes;
+    node_config.debug_fsync_delay = args.debug_fsync_delay_ms.map(Duration::from_millis);
+    if let Some(delay) = args.debug_fsync_delay_ms {
+        tracing::warn!(
+            delay_ms = delay,
+            "debug: every fsync is delayed (slow disk)"
+        );
+    }
     let server = server::launch::start(
         &node_config,
         ServerConfig::new(id, clients),

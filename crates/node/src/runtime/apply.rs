@@ -2,6 +2,7 @@
 //! loop, answers waiting proposers and reads, and asks for snapshots.
 
 use super::error::NodeError;
+use super::raft_state_gauge::RaftStateGauge;
 use super::state_machine::StateMachine;
 use bytes::Bytes;
 use raft::{Apply, EntryId, EntryPayload, Index};
@@ -50,9 +51,8 @@ struct Applier<M: StateMachine> {
     state_machine: M,
     /// Last index applied (or restored from a snapshot).
     applied: Index,
-    /// Command bytes applied since the last snapshot.
-    bytes_since_snapshot: u64,
-    snapshot_threshold_bytes: u64,
+    /// When to snapshot.
+    trigger: SnapshotTrigger,
     /// Proposers waiting, by index.
     proposals: BTreeMap<Index, (EntryId, ProposalReply)>,
     /// Readers waiting, by read index (non-decreasing).
@@ -68,13 +68,12 @@ pub fn run<M: StateMachine>(
     mut work: mpsc::UnboundedReceiver<ApplyWork>,
     snapshots: mpsc::UnboundedSender<TakenSnapshot>,
     applied_watch: tokio::sync::watch::Sender<Index>,
-    snapshot_threshold_bytes: u64,
+    trigger: SnapshotTrigger,
 ) {
     let mut applier = Applier {
         state_machine,
         applied: Index::ZERO,
-        bytes_since_snapshot: 0,
-        snapshot_threshold_bytes,
+        trigger,
         proposals: BTreeMap::new(),
         reads: VecDeque::new(),
         snapshots,
@@ -121,7 +120,7 @@ impl<M: StateMachine> Applier<M> {
     fn restore(&mut self, snapshot: raft::Snapshot) {
         self.state_machine.restore(&snapshot.data);
         self.applied = snapshot.meta.last_included.index;
-        self.bytes_since_snapshot = 0;
+        self.trigger.taken(self.applied);
         // Proposals at or below the snapshot were decided elsewhere; we cannot tell
         // their results.
         let later = self.proposals.split_off(&self.applied.next());
@@ -135,7 +134,7 @@ impl<M: StateMachine> Applier<M> {
     fn apply_entry(&mut self, entry: raft::Entry) {
         let response = match &entry.payload {
             EntryPayload::Command(command) => {
-                self.bytes_since_snapshot += command.len() as u64;
+                self.trigger.applied_bytes(entry.size_bytes() as u64);
                 Some(self.state_machine.apply(entry.index, command))
             }
             EntryPayload::Empty => None,
@@ -163,11 +162,10 @@ impl<M: StateMachine> Applier<M> {
     }
 
     fn maybe_snapshot(&mut self) {
-        if self.bytes_since_snapshot < self.snapshot_threshold_bytes || self.applied == Index::ZERO
-        {
+        if !self.trigger.due(self.applied) {
             return;
         }
-        self.bytes_since_snapshot = 0;
+        self.trigger.taken(self.applied);
         let data = self.state_machine.snapshot();
         let _ = self.snapshots.send(TakenSnapshot {
             index: self.applied,
@@ -182,5 +180,53 @@ impl<M: StateMachine> Applier<M> {
         for (_, reply) in self.reads.drain(..) {
             let _ = reply.send(Err(error.clone()));
         }
+    }
+}
+
+/// Decides when the apply thread snapshots: once the persisted Raft state exceeds
+/// `max_raft_state_bytes` (the lab's `maxraftstate`), as the persist thread last reported
+/// it, and there is something new to cover.
+pub struct SnapshotTrigger {
+    max_raft_state_bytes: u64,
+    gauge: RaftStateGauge,
+    /// The last snapshot taken (or restored).
+    last_taken: Index,
+    /// Entry bytes applied since then: a fallback for when the log's compaction never
+    /// shows in the gauge (the core declined the snapshot), so one refusal cannot stop
+    /// snapshots for good.
+    bytes_since_taken: u64,
+}
+
+impl SnapshotTrigger {
+    /// Snapshots when the state `gauge` reports exceeds `max_raft_state_bytes`.
+    pub fn new(max_raft_state_bytes: u64, gauge: RaftStateGauge) -> SnapshotTrigger {
+        SnapshotTrigger {
+            max_raft_state_bytes,
+            gauge,
+            last_taken: Index::ZERO,
+            bytes_since_taken: 0,
+        }
+    }
+
+    fn applied_bytes(&mut self, bytes: u64) {
+        self.bytes_since_taken += bytes;
+    }
+
+    fn taken(&mut self, index: Index) {
+        self.last_taken = index;
+        self.bytes_since_taken = 0;
+    }
+
+    /// True if a snapshot at `applied` is due now.
+    fn due(&self, applied: Index) -> bool {
+        if applied <= self.last_taken {
+            return false;
+        }
+        let stored = self.gauge.read();
+        // Until the last snapshot's compaction is durable the gauge still counts the
+        // entries it covers; waiting avoids a snapshot per apply batch.
+        let compacted = stored.snapshot_index >= self.last_taken;
+        let over = stored.log_bytes > self.max_raft_state_bytes;
+        (over && compacted) || self.bytes_since_taken > self.max_raft_state_bytes
     }
 }

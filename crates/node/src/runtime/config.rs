@@ -75,9 +75,9 @@ pub struct NodeConfig {
     pub election_timeout_ticks: u32,
     /// Heartbeat interval, in ticks.
     pub heartbeat_interval_ticks: u32,
-    /// Take a snapshot once the entries applied since the last one exceed this many
-    /// bytes.
-    pub snapshot_threshold_bytes: u64,
+    /// Take a snapshot once the persisted Raft state (the log entries kept after the
+    /// last snapshot) exceeds this many bytes: the labs' `maxraftstate`.
+    pub max_raft_state_bytes: u64,
     /// Largest Raft message (and so largest command), in bytes.
     pub max_message_bytes: usize,
     /// Most bytes of uncommitted proposals the leader accepts.
@@ -85,11 +85,14 @@ pub struct NodeConfig {
     /// Answer `read_index` from the leader's lease (no heartbeat round); see
     /// `raft::Config::lease_reads` for the clock-drift assumption. Off by default.
     pub lease_reads: bool,
+    /// Debugging aid: sleep this long before each fsync, to test a slow disk (the chaos
+    /// harness's slow-disk mode). `None` in production.
+    pub debug_fsync_delay: Option<Duration>,
 }
 
 impl NodeConfig {
     /// A configuration with defaults: 10 ms ticks, 100 ms heartbeats, 0.5-1 s election
-    /// timeout, snapshots every 64 MiB of applied commands.
+    /// timeout, snapshots once the log holds 64 MiB.
     pub fn new(
         cluster_id: u64,
         node_id: NodeId,
@@ -104,10 +107,11 @@ impl NodeConfig {
             tick_interval: Duration::from_millis(10),
             election_timeout_ticks: 50,
             heartbeat_interval_ticks: 10,
-            snapshot_threshold_bytes: 64 << 20,
+            max_raft_state_bytes: 64 << 20,
             max_message_bytes: 1 << 20,
             max_uncommitted_bytes: 64 << 20,
             lease_reads: false,
+            debug_fsync_delay: None,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod consensus_loop;
 pub mod error;
 pub mod persist;
+pub mod raft_state_gauge;
 pub mod state_machine;
 
 pub use config::{parse_peers, ConfigError, NodeConfig};
@@ -20,10 +21,12 @@ pub use error::{NodeError, StartError};
 pub use persist::DurableLog;
 pub use state_machine::StateMachine;
 
-use apply::ApplyWork;
+use apply::{ApplyWork, SnapshotTrigger};
 use bytes::Bytes;
 use consensus_loop::{Command, ConsensusLoop, Inputs};
+use persist::PersistOptions;
 use raft::{Index, Message, NodeId, Raft, RecoveredState};
+use raft_state_gauge::RaftStateGauge;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// A node's state, for operators and tests.
@@ -85,8 +88,13 @@ where
 
     let (persist_tx, persist_rx) = mpsc::unbounded_channel();
     let (persisted_tx, persisted_rx) = mpsc::unbounded_channel();
+    let gauge = RaftStateGauge::default();
+    let persist_options = PersistOptions {
+        sync_delay: config.debug_fsync_delay,
+        gauge: gauge.clone(),
+    };
     let persist_thread = spawn_thread("persist", config.node_id, move || {
-        persist::run(log, persist_rx, persisted_tx)
+        persist::run(log, persist_rx, persisted_tx, persist_options)
     });
 
     let (apply_tx, apply_rx) = mpsc::unbounded_channel();
@@ -95,9 +103,9 @@ where
     if !snapshot.is_empty() {
         let _ = apply_tx.send(ApplyWork::Restore(snapshot));
     }
-    let threshold = config.snapshot_threshold_bytes;
+    let trigger = SnapshotTrigger::new(config.max_raft_state_bytes, gauge);
     let apply_thread = spawn_thread("apply", config.node_id, move || {
-        apply::run(state_machine, apply_rx, snapshots_tx, applied_tx, threshold)
+        apply::run(state_machine, apply_rx, snapshots_tx, applied_tx, trigger)
     });
 
     let (commands_tx, commands_rx) = mpsc::channel(1024);

@@ -2,7 +2,9 @@
 //! group commit — one sync covers every request waiting at that moment — then tells the
 //! consensus loop how far it got.
 
+use super::raft_state_gauge::{RaftStateGauge, RaftStateSize};
 use raft::{PersistId, PersistRequest, StorageError};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Storage the persist thread can write in batches: `write` may buffer, `sync` makes
@@ -12,6 +14,17 @@ pub trait DurableLog: Send + 'static {
     fn write(&mut self, request: &PersistRequest) -> Result<(), StorageError>;
     /// Makes every write so far durable (fsync / fdatasync).
     fn sync(&mut self) -> Result<(), StorageError>;
+    /// The size of the Raft state written so far (what `max_raft_state` bounds).
+    fn raft_state_size(&self) -> RaftStateSize;
+}
+
+/// How the persist thread runs.
+#[derive(Clone, Debug, Default)]
+pub struct PersistOptions {
+    /// Debugging aid (the chaos harness's slow disk): sleep this long before each sync.
+    pub sync_delay: Option<Duration>,
+    /// Where the thread publishes the Raft state's size after each sync.
+    pub gauge: RaftStateGauge,
 }
 
 /// What the persist thread reports to the consensus loop.
@@ -28,6 +41,7 @@ pub fn run<L: DurableLog>(
     mut log: L,
     mut requests: mpsc::UnboundedReceiver<PersistRequest>,
     events: mpsc::UnboundedSender<PersistEvent>,
+    options: PersistOptions,
 ) {
     while let Some(first) = requests.blocking_recv() {
         let mut last = first.id;
@@ -40,9 +54,15 @@ pub fn run<L: DurableLog>(
         }
         // Durability is established here, before the acknowledgement below: the
         // consensus loop releases votes and acks only after `Durable`.
+        if let Some(delay) = options.sync_delay {
+            std::thread::sleep(delay);
+        }
         let result = result.and_then(|()| log.sync());
         let event = match result {
-            Ok(()) => PersistEvent::Durable(last),
+            Ok(()) => {
+                options.gauge.publish(log.raft_state_size());
+                PersistEvent::Durable(last)
+            }
             Err(error) => PersistEvent::Failed(error),
         };
         let failed = matches!(event, PersistEvent::Failed(_));
@@ -61,6 +81,20 @@ impl DurableLog for raft::MemStorage {
     fn sync(&mut self) -> Result<(), StorageError> {
         Ok(())
     }
+
+    /// The entries' sizes as the core charges them (payload plus a fixed overhead).
+    fn raft_state_size(&self) -> RaftStateSize {
+        let state = self.state();
+        let log_bytes = state
+            .entries
+            .iter()
+            .map(|entry| entry.size_bytes() as u64)
+            .sum();
+        RaftStateSize {
+            log_bytes,
+            snapshot_index: state.snapshot.meta.last_included.index,
+        }
+    }
 }
 
 /// The write-ahead log on disk: `write` appends to the active segment, `sync` is the
@@ -72,5 +106,12 @@ impl DurableLog for crate::storage::DiskStorage {
 
     fn sync(&mut self) -> Result<(), StorageError> {
         crate::storage::DiskStorage::sync(self)
+    }
+
+    fn raft_state_size(&self) -> RaftStateSize {
+        RaftStateSize {
+            log_bytes: self.log_size_bytes(),
+            snapshot_index: self.snapshot_id().index,
+        }
     }
 }
