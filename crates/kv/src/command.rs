@@ -32,7 +32,8 @@ pub enum Operation {
         /// Its new value.
         value: Bytes,
     },
-    /// Appends to a key's value (a missing key counts as empty): [`Outcome::Written`].
+    /// Appends to a key's value (a missing key counts as empty):
+    /// [`Outcome::Appended`] with the value's new length, like Redis APPEND.
     Append {
         /// The key.
         key: Bytes,
@@ -142,8 +143,15 @@ impl std::fmt::Display for Part {
 pub enum Outcome {
     /// The value of a `Get` (`None`: no such key).
     Value(Option<Bytes>),
-    /// A `Put` or `Append` took effect.
+    /// A `Put` took effect.
     Written,
+    /// An `Append` took effect; the value is now `length` bytes long. The length pins
+    /// where the append landed among concurrent appends to the key (what lets a
+    /// linearizability checker order them without trying every interleaving).
+    Appended {
+        /// The value's length in bytes after the append.
+        length: u64,
+    },
     /// A `Delete` took effect; `true` if the key existed.
     Deleted(bool),
     /// A `CompareAndSet`: whether it swapped, and the value the key held before.
@@ -209,7 +217,7 @@ enum OperationWire {
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct OutcomeWire {
-    #[prost(oneof = "OutcomeKind", tags = "1, 2, 3, 4, 5")]
+    #[prost(oneof = "OutcomeKind", tags = "1, 2, 3, 4, 5, 6")]
     kind: Option<OutcomeKind>,
 }
 
@@ -234,6 +242,12 @@ struct SwappedWire {
     succeeded: bool,
     #[prost(bytes = "bytes", optional, tag = "2")]
     current: Option<Bytes>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct AppendedWire {
+    #[prost(uint64, tag = "1")]
+    length: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -262,6 +276,8 @@ enum OutcomeKind {
     Swapped(SwappedWire),
     #[prost(message, tag = "5")]
     Rejected(RejectedWire),
+    #[prost(message, tag = "6")]
+    Appended(AppendedWire),
 }
 
 fn missing(what: &'static str) -> DecodeError {
@@ -337,6 +353,7 @@ impl Outcome {
                 value: value.clone(),
             }),
             Outcome::Written => OutcomeKind::Written(EmptyWire {}),
+            Outcome::Appended { length } => OutcomeKind::Appended(AppendedWire { length: *length }),
             Outcome::Deleted(existed) => OutcomeKind::Deleted(DeletedWire { existed: *existed }),
             Outcome::Swapped { succeeded, current } => OutcomeKind::Swapped(SwappedWire {
                 succeeded: *succeeded,
@@ -374,6 +391,7 @@ impl Outcome {
         Ok(match wire.kind.ok_or_else(|| missing("no outcome"))? {
             OutcomeKind::Value(v) => Outcome::Value(v.value),
             OutcomeKind::Written(_) => Outcome::Written,
+            OutcomeKind::Appended(a) => Outcome::Appended { length: a.length },
             OutcomeKind::Deleted(d) => Outcome::Deleted(d.existed),
             OutcomeKind::Swapped(s) => Outcome::Swapped {
                 succeeded: s.succeeded,
@@ -446,6 +464,8 @@ mod tests {
             Outcome::Value(Some(b(""))),
             Outcome::Value(Some(b("x"))),
             Outcome::Written,
+            Outcome::Appended { length: 0 },
+            Outcome::Appended { length: 1 << 40 },
             Outcome::Deleted(true),
             Outcome::Deleted(false),
             Outcome::Swapped {

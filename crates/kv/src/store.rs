@@ -253,7 +253,9 @@ impl KvStore {
                 joined.extend_from_slice(entry);
                 joined.extend_from_slice(&value);
                 *entry = joined.into();
-                Outcome::Written
+                Outcome::Appended {
+                    length: entry.len() as u64,
+                }
             }
             Operation::Delete { key } => Outcome::Deleted(self.data.remove(&key).is_some()),
             Operation::CompareAndSet {
@@ -434,6 +436,10 @@ mod tests {
         }
     }
 
+    fn appended(length: u64) -> Outcome {
+        Outcome::Appended { length }
+    }
+
     fn get(k: &str) -> Operation {
         Operation::Get { key: b(k) }
     }
@@ -463,9 +469,9 @@ mod tests {
     fn get_put_append_delete_cas() {
         let mut d = Driver::new(Limits::default());
         assert_eq!(d.run(0, 0, get("a")), Outcome::Value(None));
-        assert_eq!(d.run(0, 0, append("a", "x")), Outcome::Written);
-        assert_eq!(d.run(0, 0, append("a", "y")), Outcome::Written);
-        assert_eq!(d.run(0, 0, get("a")), Outcome::Value(Some(b("xy"))));
+        assert_eq!(d.run(0, 0, append("a", "x")), appended(1));
+        assert_eq!(d.run(0, 0, append("a", "yz")), appended(3));
+        assert_eq!(d.run(0, 0, get("a")), Outcome::Value(Some(b("xyz"))));
         assert_eq!(d.run(0, 0, put("a", "z")), Outcome::Written);
         assert_eq!(d.store.get(b"a"), Some(b("z")));
         let cas = |expected: Option<&str>, value: &str| Operation::CompareAndSet {
@@ -518,8 +524,9 @@ mod tests {
     #[test]
     fn retries_return_the_first_outcome_and_apply_once() {
         let mut d = Driver::new(Limits::default());
-        assert_eq!(d.run(9, 1, append("k", "x")), Outcome::Written);
-        assert_eq!(d.run(9, 1, append("k", "x")), Outcome::Written);
+        assert_eq!(d.run(9, 1, append("k", "x")), appended(1));
+        // The retry replays the cached length, not the length a second append would give.
+        assert_eq!(d.run(9, 1, append("k", "x")), appended(1));
         assert_eq!(d.store.get(b"k"), Some(b("x")));
         assert_eq!(d.run(9, 2, get("k")), Outcome::Value(Some(b("x"))));
         d.run(8, 1, put("k", "changed"));

@@ -110,6 +110,10 @@ pub enum KvOutput {
     Value(Option<Vec<u8>>),
     /// A Put, Append or Delete was applied (no further information).
     Done,
+    /// The reply to an Append that reports the value's length after appending (Redis
+    /// APPEND). It pins where the append landed among concurrent appends, which
+    /// keeps the search linear where `Done` would try every interleaving.
+    Length(u64),
     /// The reply to a Delete that tells whether the key existed.
     Deleted(bool),
     /// The reply to a compare-and-set: whether it succeeded.
@@ -187,6 +191,16 @@ impl KvModel {
         }
     }
 
+    fn step_append(&self, state: &KvState, value: &[u8], output: &KvOutput) -> Option<KvState> {
+        let mut next = state.clone().unwrap_or_default();
+        next.extend_from_slice(value);
+        match output {
+            KvOutput::Done | KvOutput::Unknown => Some(Some(next)),
+            KvOutput::Length(length) if *length == next.len() as u64 => Some(Some(next)),
+            _ => None,
+        }
+    }
+
     fn step_cas(
         &self,
         state: &KvState,
@@ -227,11 +241,7 @@ impl Model for KvModel {
         match input {
             KvInput::Get { .. } => self.step_get(state, output),
             KvInput::Put { value, .. } => is_done(output).then(|| Some(value.clone())),
-            KvInput::Append { value, .. } => is_done(output).then(|| {
-                let mut next = state.clone().unwrap_or_default();
-                next.extend_from_slice(value);
-                Some(next)
-            }),
+            KvInput::Append { value, .. } => self.step_append(state, value, output),
             KvInput::Delete { .. } => self.step_delete(state, output),
             KvInput::Cas { expected, new, .. } => {
                 self.step_cas(state, expected.as_deref(), new, output)
@@ -273,6 +283,7 @@ impl Model for KvModel {
         let reply = match output {
             KvOutput::Value(v) => describe_value(v),
             KvOutput::Done => "ok".to_string(),
+            KvOutput::Length(length) => format!("length={length}"),
             KvOutput::Deleted(existed) => format!("existed={existed}"),
             KvOutput::Cas(ok) => ok.to_string(),
             KvOutput::Unknown => "unknown (timed out)".to_string(),
@@ -373,6 +384,32 @@ mod tests {
         assert_eq!(
             step(&m, v("a"), KvInput::get("k"), KvOutput::Cas(true)),
             None
+        );
+    }
+
+    #[test]
+    fn append_length_must_match_the_value_after_appending() {
+        let m = KvModel::new();
+        let v = |s: &str| Some(s.as_bytes().to_vec());
+        assert_eq!(
+            step(&m, v("a"), KvInput::append("k", "bc"), KvOutput::Length(3)),
+            Some(v("abc"))
+        );
+        assert_eq!(
+            step(&m, None, KvInput::append("k", "bc"), KvOutput::Length(2)),
+            Some(v("bc"))
+        );
+        assert_eq!(
+            step(&m, v("a"), KvInput::append("k", "bc"), KvOutput::Length(2)),
+            None
+        );
+        assert_eq!(
+            step(&m, v("a"), KvInput::put("k", "bc"), KvOutput::Length(2)),
+            None
+        );
+        assert_eq!(
+            m.describe_operation(&KvInput::append("k", "x"), &KvOutput::Length(4)),
+            "append(\"k\", \"x\") -> length=4"
         );
     }
 

@@ -173,18 +173,19 @@ impl Client {
         }
     }
 
-    /// Appends to a key's value (an absent key counts as empty).
+    /// Appends to a key's value (an absent key counts as empty); returns the value's
+    /// length in bytes after the append.
     pub async fn append(
         &mut self,
         key: impl Into<Bytes>,
         value: impl Into<Bytes>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<u64, ClientError> {
         let operation = Operation::Append {
             key: key.into(),
             value: value.into(),
         };
         match self.execute(operation).await? {
-            Outcome::Written => Ok(()),
+            Outcome::Appended { length } => Ok(length),
             other => Err(unexpected(other)),
         }
     }

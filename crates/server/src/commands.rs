@@ -6,8 +6,9 @@
 //! after a dropped connection may apply twice (at-least-once on reconnect).
 //!
 //! Reads (GET, MGET, EXISTS, STRLEN, DBSIZE) are linearizable through ReadIndex on the
-//! leader, without a log write. Writes go through the log. INCR, APPEND and SET XX are
-//! compare-and-set loops (read, then CAS on the value read), so each is atomic. A
+//! leader, without a log write. Writes go through the log. APPEND is one log entry
+//! (the state machine reports the new length). INCR and SET XX are compare-and-set
+//! loops (read, then CAS on the value read), so each is atomic. A
 //! multi-key DEL deletes key by key: each deletion is atomic, the whole is not.
 
 use crate::resp::Reply;
@@ -355,21 +356,17 @@ impl Commands {
         }
     }
 
-    /// APPEND as a CAS loop, so the length returned is exactly the length this append
-    /// produced.
+    /// APPEND: one log entry; the state machine reports the new length.
     async fn append(&mut self, key: &Bytes, suffix: &Bytes) -> Result<Reply, Reply> {
         self.check_key(key)?;
-        let mut current = self.read_one(key).await?;
-        loop {
-            let mut value = current.as_deref().unwrap_or_default().to_vec();
-            value.extend_from_slice(suffix);
-            let value = Bytes::from(value);
-            let length = value.len() as i64;
-            let (swapped, now) = self.compare_and_set(key, current, value).await?;
-            if swapped {
-                return Ok(Reply::Integer(length));
-            }
-            current = now;
+        self.check_value(suffix)?;
+        let operation = Operation::Append {
+            key: key.clone(),
+            value: suffix.clone(),
+        };
+        match self.write(operation).await? {
+            Outcome::Appended { length } => Ok(Reply::Integer(length as i64)),
+            other => Err(unexpected(other)),
         }
     }
 

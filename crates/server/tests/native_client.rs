@@ -16,7 +16,7 @@ async fn a_replayed_request_after_a_reconnect_is_applied_once() {
     // Only a follower's address: the client finds the leader through NotLeader.
     let mut client = Client::new([cluster.address(follower)], ClientOptions::default());
     client.put("k", "start-").await.unwrap();
-    client.append("k", "a").await.unwrap();
+    assert_eq!(client.append("k", "a").await.unwrap(), 7);
     assert_eq!(client.get("k").await.unwrap(), Some(Bytes::from("start-a")));
 
     // The same request (same session, same sequence) sent again on a new connection,
@@ -31,18 +31,18 @@ async fn a_replayed_request_after_a_reconnect_is_applied_once() {
     };
     assert_eq!(
         client.execute_request(&request).await.unwrap(),
-        Outcome::Written
+        Outcome::Appended { length: 8 }
     );
     client.disconnect();
     assert_eq!(
         client.execute_request(&request).await.unwrap(),
-        Outcome::Written
+        Outcome::Appended { length: 8 }
     );
     // And through another node entirely.
     let mut other = Client::new([cluster.address(leader)], ClientOptions::default());
     assert_eq!(
         other.execute_request(&request).await.unwrap(),
-        Outcome::Written
+        Outcome::Appended { length: 8 }
     );
     assert_eq!(
         client.get("k").await.unwrap(),
@@ -50,9 +50,9 @@ async fn a_replayed_request_after_a_reconnect_is_applied_once() {
     );
 
     // The client's own session: a write, a reconnect, the next write.
-    client.append("k", "c").await.unwrap();
+    assert_eq!(client.append("k", "c").await.unwrap(), 9);
     client.disconnect();
-    client.append("k", "d").await.unwrap();
+    assert_eq!(client.append("k", "d").await.unwrap(), 10);
     assert_eq!(
         client.get("k").await.unwrap(),
         Some(Bytes::from("start-abcd"))

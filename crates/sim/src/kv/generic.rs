@@ -299,11 +299,12 @@ pub fn generic_test_speed(t: &mut KvTester, part: &str) {
     t.end();
 }
 
-/// `TestUnreliableOneKey4A`. As in the lab, its operations are not logged (`nil` op
-/// log): five clients appending to one key with every call overlapping make the
-/// history's orders explode for a Wing-Gong search, and the final value already pins
-/// the outcome: `checkConcurrentAppends` demands each append exactly once, in each
-/// client's order.
+/// `TestUnreliableOneKey4A`. The lab logs nothing here (`nil` op log): five clients
+/// appending to one key with every call overlapping make the orders explode for a
+/// Wing-Gong search when an append answers only "done". Our appends report the new
+/// length, which pins each one's place, so the whole history (the initial put, every
+/// append, the final read) is recorded and checked, on top of the lab's
+/// `checkConcurrentAppends` (each append exactly once, in each client's order).
 pub fn unreliable_one_key(t: &mut KvTester) {
     struct Appender {
         me: usize,
@@ -333,8 +334,9 @@ pub fn unreliable_one_key(t: &mut KvTester) {
     }
     let ck = t.make_client(&t.all());
     t.begin("Test: concurrent append to same key, unreliable (4A)");
-    t.put(ck, "k", "", None);
     const NCLIENT: usize = 5;
+    let main_log = Some(NCLIENT as u64);
+    t.put(ck, "k", "", main_log);
     let ids: Vec<usize> = (0..NCLIENT)
         .map(|me| {
             let myck = t.make_client(&t.all());
@@ -347,11 +349,12 @@ pub fn unreliable_one_key(t: &mut KvTester) {
         })
         .collect();
     t.join(&ids);
-    let vx = t.get(ck, "k", None);
+    let vx = t.get(ck, "k", main_log);
     // checkConcurrentAppends: every client's appends once each, in its order.
     for me in 0..NCLIENT {
         check_clnt_appends(t, me, &vx, 10);
     }
+    check_history(t);
     t.end();
 }
 

@@ -27,6 +27,9 @@ pub struct HistoryOp {
     pub value: String,
     /// The value read (Get; `None`: no such key).
     pub output: Option<String>,
+    /// The value's length after an Append, as the store reported it (`None` for other
+    /// kinds, or a history recorded without lengths).
+    pub length: Option<u64>,
     /// Virtual time of the call.
     pub call: Time,
     /// Virtual time of the return.

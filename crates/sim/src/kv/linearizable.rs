@@ -29,7 +29,7 @@ pub fn to_operations(history: &History) -> Vec<Operation<KvInput, KvOutput, u64>
                 ),
                 OpKind::Append => (
                     KvInput::append(op.key.as_bytes(), op.value.as_bytes()),
-                    KvOutput::Done,
+                    op.length.map_or(KvOutput::Done, KvOutput::Length),
                 ),
             };
             Operation::new(op.client, input, output, op.call, op.ret)
@@ -85,6 +85,7 @@ mod tests {
             key: key.into(),
             value: value.into(),
             output: output.map(String::from),
+            length: None,
             call,
             ret,
         }
@@ -102,5 +103,21 @@ mod tests {
         let mut stale = good.clone();
         stale.push(op(2, OpKind::Get, "k", "", Some("a"), 41, 50));
         assert!(check(&stale).is_err());
+    }
+
+    #[test]
+    fn append_lengths_are_checked() {
+        let appended = |client, value: &str, length, call, ret| HistoryOp {
+            length: Some(length),
+            ..op(client, OpKind::Append, "k", value, None, call, ret)
+        };
+        let mut good = History::default();
+        good.push(appended(1, "ab", 2, 0, 10));
+        good.push(appended(2, "c", 3, 5, 15));
+        assert_eq!(check(&good), Ok(()));
+        let mut bad = History::default();
+        bad.push(appended(1, "ab", 2, 0, 10));
+        bad.push(appended(2, "c", 1, 11, 15));
+        assert!(check(&bad).is_err());
     }
 }

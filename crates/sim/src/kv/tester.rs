@@ -842,9 +842,10 @@ impl KvTester {
             Reply::WrongLeader => return self.retry(ck),
             Reply::Outcome(outcome) => outcome,
         };
-        let read = match outcome {
-            Outcome::Value(v) => v.map(|b| String::from_utf8_lossy(&b).into_owned()),
-            Outcome::Written => None,
+        let (read, length) = match outcome {
+            Outcome::Value(v) => (v.map(|b| String::from_utf8_lossy(&b).into_owned()), None),
+            Outcome::Written => (None, None),
+            Outcome::Appended { length } => (None, Some(length)),
             Outcome::Rejected(e @ (KvError::Stale { .. } | KvError::SessionExpired)) => {
                 self.fail(format!("clerk {ck}: request rejected: {e}"))
             }
@@ -867,6 +868,7 @@ impl KvTester {
                 key,
                 value,
                 output: read,
+                length,
                 call: pending.call,
                 ret: now,
             });
