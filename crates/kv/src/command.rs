@@ -55,6 +55,16 @@ pub enum Operation {
         /// The value to store on success.
         value: Bytes,
     },
+    /// Adds `delta` to the key's value read as a decimal `i64` (a missing key counts as
+    /// 0) and stores the sum as decimal ASCII: [`Outcome::Number`] with the sum. A value
+    /// that is not a decimal `i64` is [`KvError::NotAnInteger`], a sum out of range
+    /// [`KvError::Overflow`]; both leave the value unchanged.
+    Increment {
+        /// The key.
+        key: Bytes,
+        /// What to add (negative to decrement).
+        delta: i64,
+    },
 }
 
 impl Operation {
@@ -65,7 +75,8 @@ impl Operation {
             | Operation::Put { key, .. }
             | Operation::Append { key, .. }
             | Operation::Delete { key }
-            | Operation::CompareAndSet { key, .. } => key,
+            | Operation::CompareAndSet { key, .. }
+            | Operation::Increment { key, .. } => key,
         }
     }
 
@@ -118,6 +129,12 @@ pub enum KvError {
     /// a new session (a new client id).
     #[error("session expired or unknown")]
     SessionExpired,
+    /// An `Increment` found a value that is not a decimal `i64` (the message is Redis's).
+    #[error("value is not an integer or out of range")]
+    NotAnInteger,
+    /// An `Increment` would leave the `i64` range (the message is Redis's).
+    #[error("increment or decrement would overflow")]
+    Overflow,
 }
 
 /// The parts of a request that have size limits.
@@ -161,6 +178,8 @@ pub enum Outcome {
         /// The key's value before the operation.
         current: Option<Bytes>,
     },
+    /// The value after an `Increment`.
+    Number(i64),
     /// The request was refused; state unchanged.
     Rejected(KvError),
 }
@@ -173,7 +192,7 @@ struct RequestWire {
     client: u64,
     #[prost(uint64, tag = "2")]
     sequence: u64,
-    #[prost(oneof = "OperationWire", tags = "3, 4, 5, 6, 7")]
+    #[prost(oneof = "OperationWire", tags = "3, 4, 5, 6, 7, 8")]
     operation: Option<OperationWire>,
 }
 
@@ -201,6 +220,14 @@ struct CasWire {
     value: Bytes,
 }
 
+#[derive(Clone, PartialEq, prost::Message)]
+struct IncrementWire {
+    #[prost(bytes = "bytes", tag = "1")]
+    key: Bytes,
+    #[prost(sint64, tag = "2")]
+    delta: i64,
+}
+
 #[derive(Clone, PartialEq, prost::Oneof)]
 enum OperationWire {
     #[prost(message, tag = "3")]
@@ -213,11 +240,13 @@ enum OperationWire {
     Delete(KeyWire),
     #[prost(message, tag = "7")]
     CompareAndSet(CasWire),
+    #[prost(message, tag = "8")]
+    Increment(IncrementWire),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct OutcomeWire {
-    #[prost(oneof = "OutcomeKind", tags = "1, 2, 3, 4, 5, 6")]
+    #[prost(oneof = "OutcomeKind", tags = "1, 2, 3, 4, 5, 6, 7")]
     kind: Option<OutcomeKind>,
 }
 
@@ -251,8 +280,15 @@ struct AppendedWire {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
+struct NumberWire {
+    #[prost(sint64, tag = "1")]
+    value: i64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
 struct RejectedWire {
-    /// 1 too large, 2 malformed, 3 stale, 4 session expired.
+    /// 1 too large, 2 malformed, 3 stale, 4 session expired, 5 not an integer,
+    /// 6 overflow.
     #[prost(uint32, tag = "1")]
     code: u32,
     /// For too large: 0 key, 1 value.
@@ -278,6 +314,8 @@ enum OutcomeKind {
     Rejected(RejectedWire),
     #[prost(message, tag = "6")]
     Appended(AppendedWire),
+    #[prost(message, tag = "7")]
+    Number(NumberWire),
 }
 
 fn missing(what: &'static str) -> DecodeError {
@@ -306,6 +344,10 @@ impl Request {
                 key: key.clone(),
                 expected: expected.clone(),
                 value: value.clone(),
+            }),
+            Operation::Increment { key, delta } => OperationWire::Increment(IncrementWire {
+                key: key.clone(),
+                delta: *delta,
             }),
         };
         RequestWire {
@@ -336,6 +378,10 @@ impl Request {
                 expected: c.expected,
                 value: c.value,
             },
+            OperationWire::Increment(i) => Operation::Increment {
+                key: i.key,
+                delta: i.delta,
+            },
         };
         Ok(Request {
             client: ClientId(wire.client),
@@ -359,6 +405,7 @@ impl Outcome {
                 succeeded: *succeeded,
                 current: current.clone(),
             }),
+            Outcome::Number(value) => OutcomeKind::Number(NumberWire { value: *value }),
             Outcome::Rejected(error) => OutcomeKind::Rejected(match error {
                 KvError::TooLarge { part, size, max } => RejectedWire {
                     code: 1,
@@ -380,6 +427,14 @@ impl Outcome {
                     code: 4,
                     ..RejectedWire::default()
                 },
+                KvError::NotAnInteger => RejectedWire {
+                    code: 5,
+                    ..RejectedWire::default()
+                },
+                KvError::Overflow => RejectedWire {
+                    code: 6,
+                    ..RejectedWire::default()
+                },
             }),
         };
         OutcomeWire { kind: Some(kind) }.encode_to_vec().into()
@@ -392,6 +447,7 @@ impl Outcome {
             OutcomeKind::Value(v) => Outcome::Value(v.value),
             OutcomeKind::Written(_) => Outcome::Written,
             OutcomeKind::Appended(a) => Outcome::Appended { length: a.length },
+            OutcomeKind::Number(n) => Outcome::Number(n.value),
             OutcomeKind::Deleted(d) => Outcome::Deleted(d.existed),
             OutcomeKind::Swapped(s) => Outcome::Swapped {
                 succeeded: s.succeeded,
@@ -409,6 +465,8 @@ impl Outcome {
                     last: r.b,
                 },
                 4 => KvError::SessionExpired,
+                5 => KvError::NotAnInteger,
+                6 => KvError::Overflow,
                 _ => return Err(missing("unknown rejection code")),
             }),
         })
@@ -446,6 +504,14 @@ mod tests {
                 expected: Some(b("")),
                 value: b("v"),
             },
+            Operation::Increment {
+                key: b("n"),
+                delta: i64::MIN,
+            },
+            Operation::Increment {
+                key: b("n"),
+                delta: 1,
+            },
         ];
         for (i, operation) in ops.into_iter().enumerate() {
             let request = Request {
@@ -476,8 +542,12 @@ mod tests {
                 succeeded: true,
                 current: None,
             },
+            Outcome::Number(-5),
+            Outcome::Number(i64::MAX),
             Outcome::Rejected(KvError::Malformed),
             Outcome::Rejected(KvError::SessionExpired),
+            Outcome::Rejected(KvError::NotAnInteger),
+            Outcome::Rejected(KvError::Overflow),
             Outcome::Rejected(KvError::Stale {
                 sequence: 3,
                 last: 5,

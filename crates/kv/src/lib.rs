@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 
 pub mod command;
+pub mod integer;
 pub mod store;
 pub mod tracker;
 

@@ -14,7 +14,9 @@
 //! - `sequence > last`: applied; the session now remembers it.
 //!
 //! A client therefore has at most one request outstanding per session (as the labs'
-//! clerks do). Rejections of bad input (`TooLarge`, `Malformed`) are not cached.
+//! clerks do). Rejections of bad input (`TooLarge`, `Malformed`) are not cached; an
+//! increment's `NotAnInteger` / `Overflow` depend on the state, so they are the
+//! request's outcome and a retry gets them again even if the value changed since.
 //!
 //! # Bounds and expiry, by log index only
 //!
@@ -25,6 +27,7 @@
 //! index) is evicted. Never by wall clock.
 
 use crate::command::{ClientId, DecodeError, KvError, Operation, Outcome, Part, Request};
+use crate::integer::parse_i64;
 use bytes::Bytes;
 use prost::Message as _;
 use raft::Index;
@@ -224,7 +227,10 @@ impl KvStore {
         too_large(Part::Key, operation.key().len(), self.limits.max_key_bytes)?;
         let max = self.limits.max_value_bytes;
         match operation {
-            Operation::Get { .. } | Operation::Delete { .. } => Ok(()),
+            // An increment stores at most 20 bytes ("-9223372036854775808").
+            Operation::Get { .. } | Operation::Delete { .. } | Operation::Increment { .. } => {
+                Ok(())
+            }
             Operation::Put { value, .. } => too_large(Part::Value, value.len(), max),
             Operation::Append { key, value } => {
                 let existing = self.data.get(key).map_or(0, Bytes::len);
@@ -270,7 +276,24 @@ impl KvStore {
                 }
                 Outcome::Swapped { succeeded, current }
             }
+            Operation::Increment { key, delta } => self.increment(key, delta),
         }
+    }
+
+    /// Adds `delta` to the decimal value at `key` (absent: 0); refusals change nothing.
+    fn increment(&mut self, key: Bytes, delta: i64) -> Outcome {
+        let current = match self.data.get(&key) {
+            None => 0,
+            Some(value) => match parse_i64(value) {
+                Some(number) => number,
+                None => return Outcome::Rejected(KvError::NotAnInteger),
+            },
+        };
+        let Some(next) = current.checked_add(delta) else {
+            return Outcome::Rejected(KvError::Overflow);
+        };
+        self.data.insert(key, Bytes::from(next.to_string()));
+        Outcome::Number(next)
     }
 
     fn touch(&mut self, client: ClientId, index: u64) {
@@ -510,6 +533,64 @@ mod tests {
         );
         assert_eq!(d.store.len(), 1);
         assert_eq!(d.store.applied_index(), Index(d.index));
+    }
+
+    fn increment(k: &str, delta: i64) -> Operation {
+        Operation::Increment { key: b(k), delta }
+    }
+
+    #[test]
+    fn increment_counts_in_decimal_ascii() {
+        let mut d = Driver::new(Limits::default());
+        assert_eq!(d.run(0, 0, increment("n", 5)), Outcome::Number(5));
+        assert_eq!(d.run(0, 0, increment("n", -7)), Outcome::Number(-2));
+        assert_eq!(d.store.get(b"n"), Some(b("-2")));
+        d.run(0, 0, put("n", "41"));
+        assert_eq!(d.run(0, 0, increment("n", 1)), Outcome::Number(42));
+        assert_eq!(d.run(0, 0, get("n")), Outcome::Value(Some(b("42"))));
+    }
+
+    #[test]
+    fn increment_refusals_leave_the_value_unchanged() {
+        let mut d = Driver::new(Limits::default());
+        for bad in ["abc", "", " 1", "01", "1.0", "99999999999999999999"] {
+            d.run(0, 0, put("n", bad));
+            assert_eq!(
+                d.run(0, 0, increment("n", 1)),
+                Outcome::Rejected(KvError::NotAnInteger),
+                "{bad:?}"
+            );
+            assert_eq!(d.store.get(b"n"), Some(b(bad)));
+        }
+        d.run(0, 0, put("n", &i64::MAX.to_string()));
+        assert_eq!(
+            d.run(0, 0, increment("n", 1)),
+            Outcome::Rejected(KvError::Overflow)
+        );
+        assert_eq!(d.store.get(b"n"), Some(b(&i64::MAX.to_string())));
+        assert_eq!(
+            d.run(0, 0, increment("m", i64::MIN)),
+            Outcome::Number(i64::MIN)
+        );
+        assert_eq!(
+            d.run(0, 0, increment("m", -1)),
+            Outcome::Rejected(KvError::Overflow)
+        );
+    }
+
+    #[test]
+    fn a_retried_increment_counts_once() {
+        let mut d = Driver::new(Limits::default());
+        assert_eq!(d.run(3, 1, increment("n", 10)), Outcome::Number(10));
+        assert_eq!(d.run(3, 1, increment("n", 10)), Outcome::Number(10));
+        assert_eq!(d.store.get(b"n"), Some(b("10")));
+        // A refusal computed from the state is the request's outcome: cached too.
+        d.run(4, 1, put("s", "x"));
+        let refused = Outcome::Rejected(KvError::NotAnInteger);
+        assert_eq!(d.run(3, 2, increment("s", 1)), refused);
+        d.run(4, 2, put("s", "1"));
+        assert_eq!(d.run(3, 2, increment("s", 1)), refused);
+        assert_eq!(d.store.get(b"s"), Some(b("1")));
     }
 
     #[test]

@@ -39,6 +39,14 @@ pub enum KvInput {
         /// The value written on success.
         new: Vec<u8>,
     },
+    /// Add `delta` to the value of `key` read as a decimal `i64` (absent: 0) and store
+    /// the sum in decimal (Redis INCRBY).
+    Increment {
+        /// The key.
+        key: Vec<u8>,
+        /// What is added.
+        delta: i64,
+    },
 }
 
 impl KvInput {
@@ -90,6 +98,14 @@ impl KvInput {
         }
     }
 
+    /// An Increment of `key` by `delta`.
+    pub fn increment(key: impl Into<Vec<u8>>, delta: i64) -> Self {
+        KvInput::Increment {
+            key: key.into(),
+            delta,
+        }
+    }
+
     /// The key the request touches.
     pub fn key(&self) -> &[u8] {
         match self {
@@ -97,7 +113,8 @@ impl KvInput {
             | KvInput::Put { key, .. }
             | KvInput::Append { key, .. }
             | KvInput::Delete { key }
-            | KvInput::Cas { key, .. } => key,
+            | KvInput::Cas { key, .. }
+            | KvInput::Increment { key, .. } => key,
         }
     }
 }
@@ -118,6 +135,12 @@ pub enum KvOutput {
     Deleted(bool),
     /// The reply to a compare-and-set: whether it succeeded.
     Cas(bool),
+    /// The reply to an Increment: the value after it.
+    Number(i64),
+    /// An Increment refused because the value is not a decimal `i64` (state unchanged).
+    NotAnInteger,
+    /// An Increment refused because the sum is out of range (state unchanged).
+    Overflow,
     /// No reply (the client timed out): matches any outcome. Record such an operation
     /// with [`Operation::timed_out`] so that it may also never have taken effect.
     Unknown,
@@ -201,6 +224,19 @@ impl KvModel {
         }
     }
 
+    fn step_increment(&self, state: &KvState, delta: i64, output: &KvOutput) -> Option<KvState> {
+        let current = match state.as_deref() {
+            None => Some(0),
+            Some(value) => parse_i64(value),
+        };
+        let (expected, next) = match current.map(|n| n.checked_add(delta)) {
+            None => (KvOutput::NotAnInteger, state.clone()),
+            Some(None) => (KvOutput::Overflow, state.clone()),
+            Some(Some(sum)) => (KvOutput::Number(sum), Some(sum.to_string().into_bytes())),
+        };
+        (*output == expected || *output == KvOutput::Unknown).then_some(next)
+    }
+
     fn step_cas(
         &self,
         state: &KvState,
@@ -246,6 +282,7 @@ impl Model for KvModel {
             KvInput::Cas { expected, new, .. } => {
                 self.step_cas(state, expected.as_deref(), new, output)
             }
+            KvInput::Increment { delta, .. } => self.step_increment(state, *delta, output),
         }
     }
 
@@ -279,6 +316,7 @@ impl Model for KvModel {
                     quote(new)
                 )
             }
+            KvInput::Increment { key, delta } => format!("increment({}, {delta})", quote(key)),
         };
         let reply = match output {
             KvOutput::Value(v) => describe_value(v),
@@ -286,6 +324,9 @@ impl Model for KvModel {
             KvOutput::Length(length) => format!("length={length}"),
             KvOutput::Deleted(existed) => format!("existed={existed}"),
             KvOutput::Cas(ok) => ok.to_string(),
+            KvOutput::Number(n) => n.to_string(),
+            KvOutput::NotAnInteger => "not an integer".to_string(),
+            KvOutput::Overflow => "overflow".to_string(),
             KvOutput::Unknown => "unknown (timed out)".to_string(),
         };
         format!("{request} -> {reply}")
@@ -294,6 +335,18 @@ impl Model for KvModel {
     fn describe_state(&self, state: &KvState) -> String {
         describe_value(state)
     }
+}
+
+/// Parses a stored value as the store does (Redis `string2ll`): an optional `-`, then
+/// digits without a leading zero (except `0`); no `+`, spaces or `-0`.
+fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let canonical = match digits {
+        [] => false,
+        [b'0'] => digits.len() == bytes.len(),
+        [first, rest @ ..] => (b'1'..=b'9').contains(first) && rest.iter().all(u8::is_ascii_digit),
+    };
+    canonical.then(|| std::str::from_utf8(bytes).ok()?.parse().ok())?
 }
 
 /// A value for reports: quoted, or `absent`.
@@ -410,6 +463,36 @@ mod tests {
         assert_eq!(
             m.describe_operation(&KvInput::append("k", "x"), &KvOutput::Length(4)),
             "append(\"k\", \"x\") -> length=4"
+        );
+    }
+
+    #[test]
+    fn increment_steps_like_redis_incrby() {
+        let m = KvModel::new();
+        let v = |s: &str| Some(s.as_bytes().to_vec());
+        let inc = |delta| KvInput::increment("k", delta);
+        assert_eq!(step(&m, None, inc(3), KvOutput::Number(3)), Some(v("3")));
+        assert_eq!(
+            step(&m, v("-4"), inc(3), KvOutput::Number(-1)),
+            Some(v("-1"))
+        );
+        assert_eq!(step(&m, v("4"), inc(3), KvOutput::Number(3)), None);
+        assert_eq!(
+            step(&m, v("x"), inc(1), KvOutput::NotAnInteger),
+            Some(v("x"))
+        );
+        assert_eq!(step(&m, v("01"), inc(1), KvOutput::Number(2)), None);
+        assert_eq!(step(&m, v("5"), inc(1), KvOutput::NotAnInteger), None);
+        let max = v(&i64::MAX.to_string());
+        assert_eq!(
+            step(&m, max.clone(), inc(1), KvOutput::Overflow),
+            Some(max.clone())
+        );
+        assert_eq!(step(&m, max.clone(), inc(1), KvOutput::Unknown), Some(max));
+        assert_eq!(step(&m, v("1"), inc(1), KvOutput::Unknown), Some(v("2")));
+        assert_eq!(
+            step(&m, v("1"), KvInput::get("k"), KvOutput::Number(1)),
+            None
         );
     }
 

@@ -269,3 +269,61 @@ fn absent_is_empty_model_accepts_lab_style_empty_reads() {
 fn return_before_call_is_rejected() {
     check(&[op(1, KvInput::get("x"), KvOutput::absent(), 10, 5)]);
 }
+
+#[test]
+fn concurrent_increments_each_see_a_distinct_total() {
+    let inc = |delta| KvInput::increment("n", delta);
+    assert_ok(&[
+        op(1, inc(1), KvOutput::Number(1), 0, 100),
+        op(2, inc(2), KvOutput::Number(3), 10, 90),
+        op(3, KvInput::get("n"), val("3"), 110, 120),
+    ]);
+    // Both claim to have been first.
+    assert_illegal(&[
+        op(1, inc(1), KvOutput::Number(1), 0, 100),
+        op(2, inc(2), KvOutput::Number(2), 10, 90),
+    ]);
+    // A later increment that missed an earlier one.
+    assert_illegal(&[
+        op(1, inc(1), KvOutput::Number(1), 0, 10),
+        op(2, inc(1), KvOutput::Number(1), 20, 30),
+    ]);
+}
+
+#[test]
+fn increment_of_a_non_integer_is_refused_without_effect() {
+    assert_ok(&[
+        op(1, KvInput::put("n", "x"), done(), 0, 10),
+        op(
+            2,
+            KvInput::increment("n", 1),
+            KvOutput::NotAnInteger,
+            20,
+            30,
+        ),
+        op(3, KvInput::get("n"), val("x"), 40, 50),
+    ]);
+    assert_illegal(&[
+        op(1, KvInput::put("n", "7"), done(), 0, 10),
+        op(
+            2,
+            KvInput::increment("n", 1),
+            KvOutput::NotAnInteger,
+            20,
+            30,
+        ),
+    ]);
+    // The refusal is legal only if it ran while the value was not a number.
+    assert_ok(&[
+        op(1, KvInput::put("n", "x"), done(), 0, 10),
+        op(
+            2,
+            KvInput::increment("n", 1),
+            KvOutput::NotAnInteger,
+            20,
+            60,
+        ),
+        op(1, KvInput::put("n", "7"), done(), 30, 40),
+        op(3, KvInput::get("n"), val("7"), 70, 80),
+    ]);
+}

@@ -190,6 +190,25 @@ impl Client {
         }
     }
 
+    /// Adds `delta` to the key's value read as a decimal i64 (absent: 0); returns the
+    /// new value. A value that is not a decimal i64 fails with
+    /// `Rejected(KvError::NotAnInteger)`, a sum out of range with
+    /// `Rejected(KvError::Overflow)`; neither changes the value.
+    pub async fn increment(
+        &mut self,
+        key: impl Into<Bytes>,
+        delta: i64,
+    ) -> Result<i64, ClientError> {
+        let operation = Operation::Increment {
+            key: key.into(),
+            delta,
+        };
+        match self.execute(operation).await? {
+            Outcome::Number(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Deletes a key; true if it existed.
     pub async fn delete(&mut self, key: impl Into<Bytes>) -> Result<bool, ClientError> {
         match self.execute(Operation::Delete { key: key.into() }).await? {

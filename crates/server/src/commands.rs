@@ -6,9 +6,10 @@
 //! after a dropped connection may apply twice (at-least-once on reconnect).
 //!
 //! Reads (GET, MGET, EXISTS, STRLEN, DBSIZE) are linearizable through ReadIndex on the
-//! leader, without a log write. Writes go through the log. APPEND is one log entry
-//! (the state machine reports the new length). INCR and SET XX are compare-and-set
-//! loops (read, then CAS on the value read), so each is atomic. A
+//! leader, without a log write. Writes go through the log. APPEND and INCR (DECR,
+//! INCRBY, DECRBY) are one log entry each: the state machine reports the new length or
+//! number. SET XX is a compare-and-set loop (read, then CAS on the value read), so it
+//! is atomic. A
 //! multi-key DEL deletes key by key: each deletion is atomic, the whole is not.
 
 use crate::resp::Reply;
@@ -229,7 +230,9 @@ impl Commands {
             "INCRBY" | "DECRBY" => {
                 let by = parse_integer(&args[1]).ok_or_else(not_an_integer)?;
                 let by = if name == "DECRBY" {
-                    by.checked_neg().ok_or_else(not_an_integer)?
+                    // -i64::MIN does not exist (Redis says the same).
+                    by.checked_neg()
+                        .ok_or_else(|| Reply::err("decrement would overflow"))?
                 } else {
                     by
                 };
@@ -370,25 +373,17 @@ impl Commands {
         }
     }
 
-    /// INCR / DECR / INCRBY / DECRBY as a CAS loop.
-    async fn increment(&mut self, key: &Bytes, by: i64) -> Result<Reply, Reply> {
+    /// INCR / DECR / INCRBY / DECRBY: one log entry; the store refuses a value that is
+    /// not a decimal i64, or a sum out of range, with Redis's messages.
+    async fn increment(&mut self, key: &Bytes, delta: i64) -> Result<Reply, Reply> {
         self.check_key(key)?;
-        let mut current = self.read_one(key).await?;
-        loop {
-            let number = match &current {
-                None => 0,
-                Some(value) => parse_integer(value).ok_or_else(not_an_integer)?,
-            };
-            let next = number
-                .checked_add(by)
-                .ok_or_else(|| Reply::err("increment or decrement would overflow"))?;
-            let (swapped, now) = self
-                .compare_and_set(key, current, Bytes::from(next.to_string()))
-                .await?;
-            if swapped {
-                return Ok(Reply::Integer(next));
-            }
-            current = now;
+        let operation = Operation::Increment {
+            key: key.clone(),
+            delta,
+        };
+        match self.write(operation).await? {
+            Outcome::Number(value) => Ok(Reply::Integer(value)),
+            other => Err(unexpected(other)),
         }
     }
 
@@ -434,13 +429,8 @@ fn unexpected(outcome: Outcome) -> Reply {
 }
 
 fn parse_integer(bytes: &[u8]) -> Option<i64> {
-    let text = std::str::from_utf8(bytes).ok()?;
-    // Redis refuses "+1", " 1" and "01"; so do we.
-    if text.starts_with('+') || (text.len() > 1 && text.starts_with('0')) || text.starts_with("-0")
-    {
-        return None;
-    }
-    text.parse().ok()
+    // Redis refuses "+1", " 1" and "01" as arguments too.
+    kv::integer::parse_i64(bytes)
 }
 
 fn unknown_command(arguments: &[Bytes]) -> Reply {
