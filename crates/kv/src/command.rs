@@ -65,6 +65,41 @@ pub enum Operation {
         /// What to add (negative to decrement).
         delta: i64,
     },
+    /// Sets a key and its expiry (Redis SET with EX / PX / EXAT / PXAT / KEEPTTL):
+    /// [`Outcome::Written`]. A plain `Put` removes any expiry.
+    SetExpiring {
+        /// The key.
+        key: Bytes,
+        /// Its new value.
+        value: Bytes,
+        /// What happens to the key's deadline.
+        expiry: SetExpiry,
+    },
+    /// Sets (`Some`, absolute ms since the Unix epoch) or removes (`None`) the deadline
+    /// of an existing key (Redis PEXPIREAT / PERSIST): [`Outcome::Number`] 1 if it did,
+    /// 0 if the key is absent (or, to remove, has no deadline), as Redis answers.
+    Expire {
+        /// The key.
+        key: Bytes,
+        /// The new deadline; `None` makes the key persistent.
+        deadline_ms: Option<u64>,
+    },
+    /// Reads a key's deadline through the log: [`Outcome::Number`] with the deadline
+    /// (absolute ms), -1 if the key has none, -2 if it is absent (Redis's TTL codes).
+    GetExpiry {
+        /// The key.
+        key: Bytes,
+    },
+}
+
+/// The deadline a [`Operation::SetExpiring`] gives its key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetExpiry {
+    /// Expire at this absolute time (ms since the Unix epoch). The proposing server turns
+    /// relative times (EX, PX) into absolute ones, so replays cannot stretch them.
+    AtMs(u64),
+    /// Keep the key's current deadline, if any (KEEPTTL).
+    Keep,
 }
 
 impl Operation {
@@ -76,7 +111,10 @@ impl Operation {
             | Operation::Append { key, .. }
             | Operation::Delete { key }
             | Operation::CompareAndSet { key, .. }
-            | Operation::Increment { key, .. } => key,
+            | Operation::Increment { key, .. }
+            | Operation::SetExpiring { key, .. }
+            | Operation::Expire { key, .. }
+            | Operation::GetExpiry { key } => key,
         }
     }
 
@@ -96,6 +134,10 @@ pub struct Request {
     pub sequence: u64,
     /// What to do.
     pub operation: Operation,
+    /// Wall-clock time (ms since the Unix epoch) of the server that proposed the
+    /// request; 0: unstamped. Applying it moves the store's expiry clock forward, so
+    /// every replica expires keys at the same log position. A retry keeps its stamp.
+    pub timestamp_ms: u64,
 }
 
 /// Why a request was refused. A refused request leaves the state unchanged.
@@ -192,8 +234,30 @@ struct RequestWire {
     client: u64,
     #[prost(uint64, tag = "2")]
     sequence: u64,
-    #[prost(oneof = "OperationWire", tags = "3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "OperationWire", tags = "3, 4, 5, 6, 7, 8, 9, 10, 11")]
     operation: Option<OperationWire>,
+    #[prost(uint64, tag = "20")]
+    timestamp_ms: u64,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct SetExpiringWire {
+    #[prost(bytes = "bytes", tag = "1")]
+    key: Bytes,
+    #[prost(bytes = "bytes", tag = "2")]
+    value: Bytes,
+    /// Absent: keep the current deadline.
+    #[prost(uint64, optional, tag = "3")]
+    deadline_ms: Option<u64>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct ExpireWire {
+    #[prost(bytes = "bytes", tag = "1")]
+    key: Bytes,
+    /// Absent: remove the deadline.
+    #[prost(uint64, optional, tag = "2")]
+    deadline_ms: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -242,6 +306,12 @@ enum OperationWire {
     CompareAndSet(CasWire),
     #[prost(message, tag = "8")]
     Increment(IncrementWire),
+    #[prost(message, tag = "9")]
+    SetExpiring(SetExpiringWire),
+    #[prost(message, tag = "10")]
+    Expire(ExpireWire),
+    #[prost(message, tag = "11")]
+    GetExpiry(KeyWire),
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -349,11 +419,27 @@ impl Request {
                 key: key.clone(),
                 delta: *delta,
             }),
+            Operation::SetExpiring { key, value, expiry } => {
+                OperationWire::SetExpiring(SetExpiringWire {
+                    key: key.clone(),
+                    value: value.clone(),
+                    deadline_ms: match expiry {
+                        SetExpiry::AtMs(deadline) => Some(*deadline),
+                        SetExpiry::Keep => None,
+                    },
+                })
+            }
+            Operation::Expire { key, deadline_ms } => OperationWire::Expire(ExpireWire {
+                key: key.clone(),
+                deadline_ms: *deadline_ms,
+            }),
+            Operation::GetExpiry { key } => OperationWire::GetExpiry(KeyWire { key: key.clone() }),
         };
         RequestWire {
             client: self.client.0,
             sequence: self.sequence,
             operation: Some(operation),
+            timestamp_ms: self.timestamp_ms,
         }
         .encode_to_vec()
         .into()
@@ -382,11 +468,22 @@ impl Request {
                 key: i.key,
                 delta: i.delta,
             },
+            OperationWire::SetExpiring(w) => Operation::SetExpiring {
+                key: w.key,
+                value: w.value,
+                expiry: w.deadline_ms.map_or(SetExpiry::Keep, SetExpiry::AtMs),
+            },
+            OperationWire::Expire(w) => Operation::Expire {
+                key: w.key,
+                deadline_ms: w.deadline_ms,
+            },
+            OperationWire::GetExpiry(k) => Operation::GetExpiry { key: k.key },
         };
         Ok(Request {
             client: ClientId(wire.client),
             sequence: wire.sequence,
             operation,
+            timestamp_ms: wire.timestamp_ms,
         })
     }
 }
@@ -512,12 +609,32 @@ mod tests {
                 key: b("n"),
                 delta: 1,
             },
+            Operation::SetExpiring {
+                key: b("k"),
+                value: b("v"),
+                expiry: SetExpiry::AtMs(1_700_000_000_000),
+            },
+            Operation::SetExpiring {
+                key: b("k"),
+                value: b(""),
+                expiry: SetExpiry::Keep,
+            },
+            Operation::Expire {
+                key: b("k"),
+                deadline_ms: Some(0),
+            },
+            Operation::Expire {
+                key: b("k"),
+                deadline_ms: None,
+            },
+            Operation::GetExpiry { key: b("k") },
         ];
         for (i, operation) in ops.into_iter().enumerate() {
             let request = Request {
                 client: ClientId(7 + i as u64),
                 sequence: i as u64,
                 operation,
+                timestamp_ms: i as u64 * 1000,
             };
             assert_eq!(Request::decode(&request.encode()).unwrap(), request);
         }

@@ -9,10 +9,11 @@
 #![warn(missing_docs)]
 
 pub mod command;
+mod expiry;
 pub mod integer;
 pub mod store;
 pub mod tracker;
 
-pub use command::{ClientId, DecodeError, KvError, Operation, Outcome, Part, Request};
+pub use command::{ClientId, DecodeError, KvError, Operation, Outcome, Part, Request, SetExpiry};
 pub use store::{KvStore, Limits};
 pub use tracker::{RequestTracker, Resolution};

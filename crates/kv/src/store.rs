@@ -25,13 +25,29 @@
 //! when a command at an index greater than `i + session_idle_entries` is applied. When a
 //! new session would exceed `max_sessions`, the least recently used one (smallest last
 //! index) is evicted. Never by wall clock.
+//!
+//! # Key expiry, by request stamps
+//!
+//! Keys may have a deadline (absolute ms). The store's clock is the largest
+//! `Request::timestamp_ms` applied (see the `expiry` module); a key whose deadline is at
+//! or before it is absent to every operation. Before a request runs, its key is purged
+//! if expired, and up to [`SWEEP_PER_REQUEST`] other expired keys are purged, so
+//! expired keys do not pile up. ReadIndex reads ([`KvStore::get_at`]) also treat a key
+//! as absent once the reader's wall clock passes its deadline.
 
-use crate::command::{ClientId, DecodeError, KvError, Operation, Outcome, Part, Request};
+use crate::command::{
+    ClientId, DecodeError, KvError, Operation, Outcome, Part, Request, SetExpiry,
+};
+use crate::expiry::Expiries;
 use crate::integer::parse_i64;
 use bytes::Bytes;
 use prost::Message as _;
 use raft::Index;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Most expired keys purged per applied request besides the request's own key: bounds
+/// the work of one apply, and still outpaces keys expiring one per write.
+pub const SWEEP_PER_REQUEST: usize = 8;
 
 /// Size and session limits. Every replica must use the same limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,6 +96,9 @@ pub struct KvStore {
     by_activity: BTreeSet<(u64, ClientId)>,
     /// Highest index applied (or restored from a snapshot).
     applied: u64,
+    /// Deadlines of expiring keys and the clock that expires them.
+    /// Invariant: every key with a deadline is in `data`.
+    expiries: Expiries,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -90,6 +109,9 @@ struct SnapshotWire {
     data: Vec<PairWire>,
     #[prost(message, repeated, tag = "3")]
     sessions: Vec<SessionWire>,
+    /// The expiry clock (absent in snapshots older than key expiry: 0).
+    #[prost(uint64, tag = "4")]
+    clock_ms: u64,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -98,6 +120,9 @@ struct PairWire {
     key: Bytes,
     #[prost(bytes = "bytes", tag = "2")]
     value: Bytes,
+    /// The key's deadline, if it has one (absent in older snapshots).
+    #[prost(uint64, optional, tag = "3")]
+    deadline_ms: Option<u64>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -121,6 +146,7 @@ impl KvStore {
             sessions: BTreeMap::new(),
             by_activity: BTreeSet::new(),
             applied: 0,
+            expiries: Expiries::default(),
         }
     }
 
@@ -153,7 +179,26 @@ impl KvStore {
             };
         }
         self.advance(index);
+        self.expiries.advance_clock(request.timestamp_ms);
+        self.purge_if_expired(request.operation.key());
+        self.sweep_expired();
         self.apply_request(index, request).encode_or_cached()
+    }
+
+    /// Removes `key` if its deadline has passed by the store's clock.
+    fn purge_if_expired(&mut self, key: &[u8]) {
+        if self.expiries.is_expired(key, 0) {
+            self.expiries.clear(key);
+            self.data.remove(key);
+        }
+    }
+
+    /// Purges up to [`SWEEP_PER_REQUEST`] expired keys, earliest deadline first.
+    fn sweep_expired(&mut self) {
+        for key in self.expiries.due(SWEEP_PER_REQUEST) {
+            self.expiries.clear(&key);
+            self.data.remove(&key);
+        }
     }
 
     /// Applies an entry that carries no command (a leader's no-op): only advances the
@@ -231,7 +276,10 @@ impl KvStore {
             Operation::Get { .. } | Operation::Delete { .. } | Operation::Increment { .. } => {
                 Ok(())
             }
-            Operation::Put { value, .. } => too_large(Part::Value, value.len(), max),
+            Operation::Put { value, .. } | Operation::SetExpiring { value, .. } => {
+                too_large(Part::Value, value.len(), max)
+            }
+            Operation::Expire { .. } | Operation::GetExpiry { .. } => Ok(()),
             Operation::Append { key, value } => {
                 let existing = self.data.get(key).map_or(0, Bytes::len);
                 too_large(Part::Value, existing + value.len(), max)
@@ -250,6 +298,8 @@ impl KvStore {
         match operation {
             Operation::Get { key } => Outcome::Value(self.data.get(&key).cloned()),
             Operation::Put { key, value } => {
+                // Like Redis SET: a new value drops the old deadline.
+                self.expiries.clear(&key);
                 self.data.insert(key, value);
                 Outcome::Written
             }
@@ -263,7 +313,10 @@ impl KvStore {
                     length: entry.len() as u64,
                 }
             }
-            Operation::Delete { key } => Outcome::Deleted(self.data.remove(&key).is_some()),
+            Operation::Delete { key } => {
+                self.expiries.clear(&key);
+                Outcome::Deleted(self.data.remove(&key).is_some())
+            }
             Operation::CompareAndSet {
                 key,
                 expected,
@@ -272,12 +325,45 @@ impl KvStore {
                 let current = self.data.get(&key).cloned();
                 let succeeded = current == expected;
                 if succeeded {
+                    self.expiries.clear(&key);
                     self.data.insert(key, value);
                 }
                 Outcome::Swapped { succeeded, current }
             }
             Operation::Increment { key, delta } => self.increment(key, delta),
+            Operation::SetExpiring { key, value, expiry } => self.set_expiring(key, value, expiry),
+            Operation::Expire { key, deadline_ms } => self.expire_key(key, deadline_ms),
+            Operation::GetExpiry { key } => Outcome::Number(match self.data.contains_key(&key) {
+                false => -2,
+                true => self.expiries.deadline(&key).map_or(-1, clamp_to_i64),
+            }),
         }
+    }
+
+    fn set_expiring(&mut self, key: Bytes, value: Bytes, expiry: SetExpiry) -> Outcome {
+        if let SetExpiry::AtMs(deadline) = expiry {
+            self.expiries.set(key.clone(), deadline);
+        }
+        self.data.insert(key.clone(), value);
+        // A deadline already past (EXAT in the past): gone at once, as in Redis.
+        self.purge_if_expired(&key);
+        Outcome::Written
+    }
+
+    /// Sets or removes the deadline of an existing key; Redis's 1 / 0 answer.
+    fn expire_key(&mut self, key: Bytes, deadline_ms: Option<u64>) -> Outcome {
+        if !self.data.contains_key(&key) {
+            return Outcome::Number(0);
+        }
+        let changed = match deadline_ms {
+            Some(deadline) => {
+                self.expiries.set(key.clone(), deadline);
+                self.purge_if_expired(&key);
+                true
+            }
+            None => self.expiries.clear(&key).is_some(),
+        };
+        Outcome::Number(i64::from(changed))
     }
 
     /// Adds `delta` to the decimal value at `key` (absent: 0); refusals change nothing.
@@ -326,9 +412,41 @@ impl KvStore {
         self.by_activity.insert((index, client));
     }
 
-    /// The value of `key` now (for ReadIndex reads, once the read's index is applied).
+    /// The value of `key` by the store's own clock (deterministic: what a Get through
+    /// the log would read now).
     pub fn get(&self, key: &[u8]) -> Option<Bytes> {
+        self.get_at(key, 0)
+    }
+
+    /// The value of `key` for a ReadIndex read at wall-clock `now_ms`: absent if its
+    /// deadline is at or before `max(store clock, now_ms)`. Taking the reader's clock
+    /// into account keeps a key from outliving its deadline on a quiet cluster (no
+    /// writes, so no stamps); how well it agrees with the log's expiry depends on how
+    /// well the nodes' clocks agree.
+    pub fn get_at(&self, key: &[u8], now_ms: u64) -> Option<Bytes> {
+        if self.expiries.is_expired(key, now_ms) {
+            return None;
+        }
         self.data.get(key).cloned()
+    }
+
+    /// The deadline (absolute ms) of `key`, if it exists, has one and has not expired
+    /// at `now_ms` (see [`KvStore::get_at`]).
+    pub fn deadline_at(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+        if self.expiries.is_expired(key, now_ms) {
+            return None;
+        }
+        self.expiries.deadline(key)
+    }
+
+    /// The expiry clock: the largest request stamp applied (ms since the Unix epoch).
+    pub fn clock_ms(&self) -> u64 {
+        self.expiries.clock_ms()
+    }
+
+    /// Number of keys with a deadline (expired ones not purged yet included).
+    pub fn expiring_count(&self) -> usize {
+        self.expiries.len()
     }
 
     /// Number of keys.
@@ -367,6 +485,7 @@ impl KvStore {
                 .map(|(key, value)| PairWire {
                     key: key.clone(),
                     value: value.clone(),
+                    deadline_ms: self.expiries.deadline(key),
                 })
                 .collect(),
             sessions: self
@@ -379,6 +498,7 @@ impl KvStore {
                     last_index: s.last_index,
                 })
                 .collect(),
+            clock_ms: self.expiries.clock_ms(),
         }
         .encode_to_vec()
         .into()
@@ -390,7 +510,11 @@ impl KvStore {
         let wire = SnapshotWire::decode(snapshot)?;
         let mut restored = KvStore::new(self.limits);
         restored.applied = wire.applied;
+        restored.expiries.set_clock(wire.clock_ms);
         for pair in wire.data {
+            if let Some(deadline) = pair.deadline_ms {
+                restored.expiries.set(pair.key.clone(), deadline);
+            }
             restored.data.insert(pair.key, pair.value);
         }
         for s in wire.sessions {
@@ -411,6 +535,12 @@ impl KvStore {
         *self = restored;
         Ok(())
     }
+}
+
+/// A deadline as Redis's signed integer reply (a deadline past `i64::MAX` ms is
+/// ~292 million years away; clamping it changes nothing a client can observe).
+fn clamp_to_i64(deadline: u64) -> i64 {
+    i64::try_from(deadline).unwrap_or(i64::MAX)
 }
 
 /// An outcome either computed now (and not cached) or the encoded cached one.
@@ -441,6 +571,7 @@ mod tests {
             client: ClientId(client),
             sequence,
             operation,
+            timestamp_ms: 0,
         }
         .encode()
     }

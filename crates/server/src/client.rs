@@ -242,6 +242,8 @@ impl Client {
             client: self.client,
             sequence: self.next_sequence,
             operation,
+            // The node that proposes it stamps it with its clock.
+            timestamp_ms: 0,
         };
         self.next_sequence += 1;
         match self.execute_request(&request).await? {

@@ -12,9 +12,12 @@
 //! is atomic. A
 //! multi-key DEL deletes key by key: each deletion is atomic, the whole is not.
 
+mod expiry;
+
 use crate::resp::Reply;
 use crate::service::{Service, ServiceError};
 use bytes::Bytes;
+use expiry::{Base, Condition, Unit};
 use kv::{ClientId, KvError, Operation, Outcome, Part, Request};
 
 /// A RESP connection's session.
@@ -32,6 +35,8 @@ impl Session {
         }
     }
 
+    /// The next request of the session, stamped with this server's clock (which drives
+    /// key expiry; the service's retries of it keep the stamp).
     fn request(&mut self, operation: Operation) -> Request {
         let sequence = self.next_sequence;
         self.next_sequence += 1;
@@ -39,6 +44,7 @@ impl Session {
             client: self.client,
             sequence,
             operation,
+            timestamp_ms: wall_clock_ms(),
         }
     }
 
@@ -51,6 +57,15 @@ impl Default for Session {
     fn default() -> Session {
         Session::new()
     }
+}
+
+/// This server's wall-clock time in ms since the Unix epoch (0 if the clock is set
+/// before 1970): what write requests are stamped with, and what ReadIndex reads and
+/// relative expiry times (EX, PX) are measured against.
+pub fn wall_clock_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64)
 }
 
 /// A random, nonzero client id (std's randomly keyed hasher, the clock and a counter:
@@ -117,6 +132,13 @@ const COMMANDS: &[(&str, i32)] = &[
     ("APPEND", 3),
     ("DEL", -2),
     ("EXISTS", -2),
+    ("TTL", 2),
+    ("PTTL", 2),
+    ("EXPIRE", 3),
+    ("PEXPIRE", 3),
+    ("EXPIREAT", 3),
+    ("PEXPIREAT", 3),
+    ("PERSIST", 2),
     ("INCR", 2),
     ("DECR", 2),
     ("INCRBY", 3),
@@ -238,6 +260,25 @@ impl Commands {
                 };
                 self.increment(&args[0], by).await
             }
+            "TTL" => self.time_to_live(&args[0], Unit::Seconds).await,
+            "PTTL" => self.time_to_live(&args[0], Unit::Millis).await,
+            "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => {
+                let unit = if name.starts_with('P') {
+                    Unit::Millis
+                } else {
+                    Unit::Seconds
+                };
+                let base = if name.ends_with("AT") {
+                    Base::Epoch
+                } else {
+                    Base::Now
+                };
+                let command = name.to_ascii_lowercase();
+                let deadline =
+                    expiry::expire_deadline(&command, &args[1], unit, base, wall_clock_ms())?;
+                self.expire(&args[0], Some(deadline)).await
+            }
+            "PERSIST" => self.expire(&args[0], None).await,
             "INFO" => self.info().await,
             "CONFIG" => config(args),
             "COMMAND" => command(args),
@@ -317,44 +358,77 @@ impl Commands {
         let (key, value) = (&args[0], &args[1]);
         self.check_key(key)?;
         self.check_value(value)?;
-        let (mut nx, mut xx) = (false, false);
-        for option in &args[2..] {
-            match option.to_ascii_uppercase().as_slice() {
-                b"NX" => nx = true,
-                b"XX" => xx = true,
-                _ => return Err(syntax_error()),
+        let options = expiry::parse_set_options(&args[2..], wall_clock_ms())?;
+        let operation = match (options.condition, options.expiry) {
+            (Some(_), Some(_)) => {
+                // NX / XX are compare-and-set, which carries no deadline.
+                return Err(Reply::err(
+                    "SET with NX or XX and an expiry or KEEPTTL is not supported",
+                ));
             }
-        }
-        if nx && xx {
-            return Err(syntax_error());
-        }
-        if nx {
-            let (swapped, _) = self.compare_and_set(key, None, value.clone()).await?;
-            return Ok(if swapped { Reply::ok() } else { Reply::nil() });
-        }
-        if xx {
-            // Set only if the key exists: CAS against the value read, until the CAS
-            // wins or the key is found missing.
-            let mut current = self.read_one(key).await?;
-            while let Some(expected) = current {
-                let (swapped, now) = self
-                    .compare_and_set(key, Some(expected), value.clone())
-                    .await?;
-                if swapped {
-                    return Ok(Reply::ok());
-                }
-                current = now;
+            (Some(Condition::IfAbsent), None) => {
+                let (swapped, _) = self.compare_and_set(key, None, value.clone()).await?;
+                return Ok(if swapped { Reply::ok() } else { Reply::nil() });
             }
-            return Ok(Reply::nil());
-        }
-        match self
-            .write(Operation::Put {
+            (Some(Condition::IfPresent), None) => return self.set_if_present(key, value).await,
+            (None, Some(expiry)) => Operation::SetExpiring {
                 key: key.clone(),
                 value: value.clone(),
-            })
+                expiry,
+            },
+            (None, None) => Operation::Put {
+                key: key.clone(),
+                value: value.clone(),
+            },
+        };
+        match self.write(operation).await? {
+            Outcome::Written => Ok(Reply::ok()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// SET XX: CAS against the value read, until the CAS wins or the key is found
+    /// missing.
+    async fn set_if_present(&mut self, key: &Bytes, value: &Bytes) -> Result<Reply, Reply> {
+        let mut current = self.read_one(key).await?;
+        while let Some(expected) = current {
+            let (swapped, now) = self
+                .compare_and_set(key, Some(expected), value.clone())
+                .await?;
+            if swapped {
+                return Ok(Reply::ok());
+            }
+            current = now;
+        }
+        Ok(Reply::nil())
+    }
+
+    /// TTL / PTTL: the deadline read through the log (a rare command: this keeps the
+    /// read protocol as it is), measured against this server's clock.
+    async fn time_to_live(&mut self, key: &Bytes, unit: Unit) -> Result<Reply, Reply> {
+        self.check_key(key)?;
+        match self
+            .write(Operation::GetExpiry { key: key.clone() })
             .await?
         {
-            Outcome::Written => Ok(Reply::ok()),
+            Outcome::Number(deadline) => Ok(Reply::Integer(expiry::time_to_live(
+                deadline,
+                unit,
+                wall_clock_ms(),
+            ))),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT / PERSIST (`deadline_ms` None).
+    async fn expire(&mut self, key: &Bytes, deadline_ms: Option<u64>) -> Result<Reply, Reply> {
+        self.check_key(key)?;
+        let operation = Operation::Expire {
+            key: key.clone(),
+            deadline_ms,
+        };
+        match self.write(operation).await? {
+            Outcome::Number(changed) => Ok(Reply::Integer(changed)),
             other => Err(unexpected(other)),
         }
     }

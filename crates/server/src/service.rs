@@ -155,6 +155,17 @@ impl Service {
             let result = self.read_local(std::slice::from_ref(key)).await?;
             return Ok(Outcome::Value(result.values.into_iter().next().flatten()));
         }
+        let stamped;
+        let request = if request.timestamp_ms == 0 {
+            // Unstamped (a native client): the proposer stamps it, for key expiry.
+            stamped = Request {
+                timestamp_ms: crate::commands::wall_clock_ms(),
+                ..request.clone()
+            };
+            &stamped
+        } else {
+            request
+        };
         let response = self
             .inner
             .node
@@ -173,9 +184,10 @@ impl Service {
             .read_index()
             .await
             .map_err(|error| self.map_node_error(error))?;
+        let now_ms = crate::commands::wall_clock_ms();
         let store = self.inner.store.read();
         Ok(ReadResult {
-            values: keys.iter().map(|key| store.get(key)).collect(),
+            values: keys.iter().map(|key| store.get_at(key, now_ms)).collect(),
             key_count: store.len() as u64,
         })
     }

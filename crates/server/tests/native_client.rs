@@ -28,6 +28,7 @@ async fn a_replayed_request_after_a_reconnect_is_applied_once() {
             key: Bytes::from("k"),
             value: Bytes::from("b"),
         },
+        timestamp_ms: 0,
     };
     assert_eq!(
         client.execute_request(&request).await.unwrap(),

@@ -29,7 +29,7 @@ async fn every_command_on_a_single_node() {
         "ERR syntax error"
     ));
     assert!(is_error_starting(
-        &c.cmd(&["SET", "k", "v", "EX", "10"]).await,
+        &c.cmd(&["SET", "k", "v", "EX", "10", "PX", "5"]).await,
         "ERR syntax error"
     ));
 

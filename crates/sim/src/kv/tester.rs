@@ -497,6 +497,9 @@ impl KvTester {
                     client: clerk.id,
                     sequence: clerk.sequence,
                     operation,
+                    // The labs have no expiry: an unstamped request leaves the store's
+                    // clock alone.
+                    timestamp_ms: 0,
                 })
             }
         };
