@@ -2,6 +2,7 @@
 //! talk to one (`get`, `put`, `append`, `del`, `status`).
 
 mod bench;
+mod chaos;
 mod client_commands;
 mod cluster;
 mod serve;
@@ -74,6 +75,8 @@ enum Command {
     },
     /// Measures throughput and latency with concurrent native clients.
     Bench(BenchArgs),
+    /// Runs real nodes under a seeded fault schedule and checks linearizability.
+    Chaos(chaos::ChaosArgs),
 }
 
 fn main() -> ExitCode {
@@ -112,5 +115,6 @@ async fn run(command: Command) -> Result<(), String> {
         Command::Del { key, target } => client_commands::del(key, &target).await,
         Command::Status { target } => client_commands::status(&target).await,
         Command::Bench(args) => bench::bench(args).await,
+        Command::Chaos(args) => chaos::chaos(args).await,
     }
 }
