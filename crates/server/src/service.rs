@@ -34,6 +34,9 @@ pub struct ServerConfig {
     /// How long a RESP request may wait for a leader (elections, forwarding) before
     /// the client gets `-TRYAGAIN`.
     pub request_timeout: Duration,
+    /// Most value bytes one read (MGET, native `get_many`) may return; a larger read is
+    /// refused with `TooLarge` instead of building an unbounded reply.
+    pub max_reply_bytes: usize,
 }
 
 impl ServerConfig {
@@ -49,6 +52,8 @@ impl ServerConfig {
                 ..kv::Limits::default()
             },
             request_timeout: Duration::from_secs(10),
+            // The bound on a whole RESP command: replies are bounded like requests.
+            max_reply_bytes: 8 << 20,
         }
     }
 }
@@ -186,10 +191,23 @@ impl Service {
             .map_err(|error| self.map_node_error(error))?;
         let now_ms = crate::commands::wall_clock_ms();
         let store = self.inner.store.read();
-        Ok(ReadResult {
-            values: keys.iter().map(|key| store.get_at(key, now_ms)).collect(),
-            key_count: store.len() as u64,
-        })
+        let values: Vec<Option<Bytes>> = keys.iter().map(|key| store.get_at(key, now_ms)).collect();
+        let key_count = store.len() as u64;
+        drop(store);
+        self.check_reply_size(&values)?;
+        Ok(ReadResult { values, key_count })
+    }
+
+    /// Refuses a read whose values exceed `max_reply_bytes`.
+    fn check_reply_size(&self, values: &[Option<Bytes>]) -> Result<(), ServiceError> {
+        let max = self.inner.config.max_reply_bytes;
+        let total: usize = values.iter().flatten().map(Bytes::len).sum();
+        if total > max {
+            return Err(ServiceError::TooLarge(format!(
+                "reply of {total} bytes exceeds the maximum of {max} bytes; read fewer keys at a time"
+            )));
+        }
+        Ok(())
     }
 
     /// Executes a request on the leader, wherever it is: locally, or forwarded over
