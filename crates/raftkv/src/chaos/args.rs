@@ -29,6 +29,9 @@ pub struct ChaosArgs {
     /// Print the seed and the fault schedule, and exit.
     #[arg(long)]
     pub dry_run: bool,
+    /// Plant a lost write (for the harness's own test: the run must fail).
+    #[arg(long, hide = true)]
+    pub canary_lose_append: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,12 +111,20 @@ impl Settings {
     /// The command that reruns this seed with the same options.
     pub fn rerun_command(&self) -> String {
         format!(
-            "raftkv chaos --seed {} --nodes {} --profile {} --duration {}s",
+            "raftkv chaos --seed {} --nodes {} --profile {} --duration {}",
             self.seed,
             self.nodes,
             self.profile.name(),
-            self.fault_phase.as_secs()
+            duration_text(self.fault_phase)
         )
+    }
+}
+
+/// A duration as `parse_duration` reads it back: whole seconds, else milliseconds.
+fn duration_text(duration: Duration) -> String {
+    match duration.as_millis() {
+        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
+        ms => format!("{ms}ms"),
     }
 }
 
@@ -179,6 +190,9 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("10ms").is_err());
+        for text in ["40s", "1500ms"] {
+            assert_eq!(duration_text(parse_duration(text).unwrap()), text);
+        }
     }
 
     #[test]

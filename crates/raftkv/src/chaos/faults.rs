@@ -78,10 +78,11 @@ async fn resolve(
             .expect("fewer targets than nodes"),
     };
     if target == Target::Leader {
-        match wanted {
-            Some(id) if id == chosen => log.note(format!("the leader is node {id}")),
-            _ => log.note(format!("no usable leader found; node {chosen} instead")),
-        }
+        log.note(match wanted {
+            Some(id) if id == chosen => format!("the leader is node {id}"),
+            Some(id) => format!("the leader, node {id}, is already hit; node {chosen} instead"),
+            None => format!("no leader found; node {chosen} instead"),
+        });
     }
     taken.push(chosen);
     chosen

@@ -4,6 +4,7 @@
 //! again within 5 s of the last heal. See docs/chaos.md.
 
 mod args;
+mod canary;
 mod check;
 mod faults;
 mod history;
@@ -50,7 +51,7 @@ pub async fn chaos(args: ChaosArgs) -> Result<(), String> {
     dir.write("schedule.txt", &plan)?;
     println!("run directory: {}", dir.path.display());
     let rerun = settings.rerun_command();
-    match run(&settings, &schedule, &dir).await {
+    match run(&settings, &schedule, &dir, args.canary_lose_append).await {
         Ok((findings, _, _)) if findings.passed() => {
             println!("{}\nPASS (seed {})", findings.summary(), settings.seed);
             if !args.keep {
@@ -97,7 +98,12 @@ fn plan_text(settings: &Settings, schedule: &Schedule) -> String {
 
 type RunOutcome = (Findings, Vec<Record>, Vec<String>);
 
-async fn run(settings: &Settings, schedule: &Schedule, dir: &RunDir) -> Result<RunOutcome, String> {
+async fn run(
+    settings: &Settings,
+    schedule: &Schedule,
+    dir: &RunDir,
+    canary: bool,
+) -> Result<RunOutcome, String> {
     let start = Instant::now();
     let mut log = EventLog::new(start);
     let recorder = Recorder::new(start);
@@ -107,9 +113,13 @@ async fn run(settings: &Settings, schedule: &Schedule, dir: &RunDir) -> Result<R
     }
     let result = exercise(settings, schedule, &mut cluster, &recorder, &mut log).await;
     cluster.shutdown().await;
-    let (recovery, mut other_failures, finals) = result?;
+    let (recovery, mut other_failures, mut finals) = result?;
     log.note("cluster stopped; checking the history");
-    let records = recorder.records();
+    let mut records = recorder.records();
+    if canary {
+        let doctored = canary::lose_last_append(&mut records, &mut finals);
+        log.note(doctored.unwrap_or_else(|| "canary: no acknowledged append to lose".into()));
+    }
     other_failures.extend(missing_final_reads(&records, &finals));
     let budget = settings.check_budget;
     let history = records.clone();

@@ -22,6 +22,26 @@ pub struct NodeSpec {
     pub log_path: PathBuf,
 }
 
+/// Nodes must not outlive an interrupted harness (Ctrl-C ends it without running
+/// destructors): on Linux the kernel kills them when the thread that spawned them exits.
+/// The harness spawns from the main thread or from runtime workers, which live as long
+/// as the process.
+fn die_with_the_harness(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) is async-signal-safe, and nothing else runs in the forked child.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
+}
+
 /// A node's process, if it runs.
 pub struct NodeProcess {
     pub spec: NodeSpec,
@@ -62,6 +82,7 @@ impl NodeProcess {
             .stdout(log)
             .stderr(stderr)
             .kill_on_drop(true);
+        die_with_the_harness(&mut command);
         if let Some(ms) = fsync_delay_ms {
             command.args(["--debug-fsync-delay-ms", &ms.to_string()]);
         }

@@ -250,6 +250,41 @@ pub fn resp_output(input: &KvInput, reply: &Reply) -> Option<KvOutput> {
     }
 }
 
+/// Runs one RESP command and records it under logical client `id`. Returns what
+/// became of it, and whether the connection is still usable.
+async fn resp_call(
+    connection: &mut RespConnection,
+    recorder: &Recorder,
+    id: u64,
+    input: KvInput,
+) -> (Called, bool) {
+    let command = resp_command(&input);
+    let arguments: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+    let call = recorder.now();
+    let reply = connection.call(&arguments, REQUEST_TIMEOUT).await;
+    let at = recorder.now();
+    let usable = reply.is_ok();
+    let output = reply.ok().and_then(|reply| resp_output(&input, &reply));
+    let (completion, called) = match output {
+        Some(output) => (
+            Completion::Returned {
+                output: output.clone(),
+                at,
+            },
+            Called::Answered(output),
+        ),
+        None if matches!(input, KvInput::Get { .. }) => return (Called::Nothing, usable),
+        None => (Completion::Unknown, Called::Unknown),
+    };
+    recorder.record(Record {
+        client: id,
+        input,
+        call,
+        completion,
+    });
+    (called, usable)
+}
+
 pub async fn resp_client(index: usize, context: Context) {
     let mut chooser = Chooser::new(context.seed, format!("r{index}"));
     let mut node = index;
@@ -268,37 +303,16 @@ pub async fn resp_client(index: usize, context: Context) {
             continue;
         };
         let input = chooser.next(context.recorder.now(), false);
-        let call = context.recorder.now();
-        let command = resp_command(&input);
-        let arguments: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-        let reply = open.call(&arguments, REQUEST_TIMEOUT).await;
-        let at = context.recorder.now();
-        let output = reply
-            .as_ref()
-            .ok()
-            .and_then(|reply| resp_output(&input, reply));
-        if reply.is_err() {
-            // The connection's state is unknown: use another node from now on.
+        let (called, usable) = resp_call(open, &context.recorder, id, input.clone()).await;
+        match called {
+            Called::Answered(output) => chooser.observe(&input, &output),
+            Called::Unknown => id = context.recorder.new_client(),
+            Called::Nothing => {}
+        }
+        if !usable {
+            // A reply may still be on its way: this connection cannot be trusted again.
             connection = None;
             node += 1;
-        }
-        let completion = match output {
-            Some(output) => {
-                chooser.observe(&input, &output);
-                Completion::Returned { output, at }
-            }
-            None if matches!(input, KvInput::Get { .. }) => continue,
-            None => Completion::Unknown,
-        };
-        let unknown = completion == Completion::Unknown;
-        context.recorder.record(Record {
-            client: id,
-            input,
-            call,
-            completion,
-        });
-        if unknown {
-            id = context.recorder.new_client();
         }
         tokio::time::sleep(chooser.think(context.think_ms)).await;
     }
