@@ -79,6 +79,8 @@ pub fn native_output(outcome: Outcome) -> Option<KvOutput> {
         // Refusals the model knows: the state was read and left unchanged.
         Outcome::Rejected(KvError::NotAnInteger) => Some(KvOutput::NotAnInteger),
         Outcome::Rejected(KvError::Overflow) => Some(KvOutput::Overflow),
+        // Refused outright (too large, malformed): no effect. The caller turns refusals
+        // that leave the outcome open into unknown completions before this point.
         Outcome::Rejected(_) => None,
     }
 }

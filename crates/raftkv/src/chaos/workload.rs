@@ -10,6 +10,7 @@
 use super::history::{native_output, Completion, Record, Recorder};
 use super::resp_client::RespConnection;
 use bytes::Bytes;
+use kv::KvError;
 use linearizability::kv::{KvInput, KvOutput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -175,7 +176,14 @@ pub async fn native_call(
 ) -> Called {
     let call = recorder.now();
     let result = match client.execute(to_native(&input)).await {
-        Err(ClientError::Rejected(error)) => Ok(kv::Outcome::Rejected(error)),
+        // Refusals that certainly left the state as it was. Others (a stale request, an
+        // expired session) cannot say whether an earlier attempt applied: unknown.
+        Err(ClientError::Rejected(
+            error @ (KvError::TooLarge { .. }
+            | KvError::Malformed
+            | KvError::NotAnInteger
+            | KvError::Overflow),
+        )) => Ok(kv::Outcome::Rejected(error)),
         other => other,
     };
     let at = recorder.now();
