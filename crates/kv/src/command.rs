@@ -65,13 +65,17 @@ pub enum Operation {
         /// What to add (negative to decrement).
         delta: i64,
     },
-    /// Sets a key and its expiry (Redis SET with EX / PX / EXAT / PXAT / KEEPTTL):
-    /// [`Outcome::Written`]. A plain `Put` removes any expiry.
-    SetExpiring {
+    /// Redis SET with options: sets a key if `condition` holds (NX / XX), and its
+    /// deadline as `expiry` says (EX / PX / EXAT / PXAT / KEEPTTL, or none): one log
+    /// entry, where NX / XX would otherwise be compare-and-set loops.
+    /// [`Outcome::Number`] 1 if it wrote, 0 if the condition failed (nothing changed).
+    Set {
         /// The key.
         key: Bytes,
         /// Its new value.
         value: Bytes,
+        /// When to write.
+        condition: SetCondition,
         /// What happens to the key's deadline.
         expiry: SetExpiry,
     },
@@ -92,9 +96,22 @@ pub enum Operation {
     },
 }
 
-/// The deadline a [`Operation::SetExpiring`] gives its key.
+/// When a [`Operation::Set`] writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SetCondition {
+    /// Always (plain SET).
+    Always,
+    /// Only if the key is absent (NX).
+    IfAbsent,
+    /// Only if the key exists (XX).
+    IfPresent,
+}
+
+/// The deadline a [`Operation::Set`] gives its key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetExpiry {
+    /// No deadline: the key persists (a plain SET drops an old deadline, as in Redis).
+    Clear,
     /// Expire at this absolute time (ms since the Unix epoch). The proposing server turns
     /// relative times (EX, PX) into absolute ones, so replays cannot stretch them.
     AtMs(u64),
@@ -112,7 +129,7 @@ impl Operation {
             | Operation::Delete { key }
             | Operation::CompareAndSet { key, .. }
             | Operation::Increment { key, .. }
-            | Operation::SetExpiring { key, .. }
+            | Operation::Set { key, .. }
             | Operation::Expire { key, .. }
             | Operation::GetExpiry { key } => key,
         }
@@ -241,14 +258,20 @@ struct RequestWire {
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-struct SetExpiringWire {
+struct SetWire {
     #[prost(bytes = "bytes", tag = "1")]
     key: Bytes,
     #[prost(bytes = "bytes", tag = "2")]
     value: Bytes,
-    /// Absent: keep the current deadline.
+    /// Present: expire then; absent: see `keep_deadline`.
     #[prost(uint64, optional, tag = "3")]
     deadline_ms: Option<u64>,
+    /// Without `deadline_ms`: keep the current deadline (true) or drop it (false).
+    #[prost(bool, tag = "4")]
+    keep_deadline: bool,
+    /// 0 always, 1 if absent, 2 if present.
+    #[prost(uint32, tag = "5")]
+    condition: u32,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
@@ -307,7 +330,7 @@ enum OperationWire {
     #[prost(message, tag = "8")]
     Increment(IncrementWire),
     #[prost(message, tag = "9")]
-    SetExpiring(SetExpiringWire),
+    Set(SetWire),
     #[prost(message, tag = "10")]
     Expire(ExpireWire),
     #[prost(message, tag = "11")]
@@ -419,16 +442,25 @@ impl Request {
                 key: key.clone(),
                 delta: *delta,
             }),
-            Operation::SetExpiring { key, value, expiry } => {
-                OperationWire::SetExpiring(SetExpiringWire {
-                    key: key.clone(),
-                    value: value.clone(),
-                    deadline_ms: match expiry {
-                        SetExpiry::AtMs(deadline) => Some(*deadline),
-                        SetExpiry::Keep => None,
-                    },
-                })
-            }
+            Operation::Set {
+                key,
+                value,
+                condition,
+                expiry,
+            } => OperationWire::Set(SetWire {
+                key: key.clone(),
+                value: value.clone(),
+                deadline_ms: match expiry {
+                    SetExpiry::AtMs(deadline) => Some(*deadline),
+                    SetExpiry::Clear | SetExpiry::Keep => None,
+                },
+                keep_deadline: *expiry == SetExpiry::Keep,
+                condition: match condition {
+                    SetCondition::Always => 0,
+                    SetCondition::IfAbsent => 1,
+                    SetCondition::IfPresent => 2,
+                },
+            }),
             Operation::Expire { key, deadline_ms } => OperationWire::Expire(ExpireWire {
                 key: key.clone(),
                 deadline_ms: *deadline_ms,
@@ -468,10 +500,20 @@ impl Request {
                 key: i.key,
                 delta: i.delta,
             },
-            OperationWire::SetExpiring(w) => Operation::SetExpiring {
+            OperationWire::Set(w) => Operation::Set {
+                condition: match w.condition {
+                    0 => SetCondition::Always,
+                    1 => SetCondition::IfAbsent,
+                    2 => SetCondition::IfPresent,
+                    _ => return Err(missing("unknown set condition")),
+                },
+                expiry: match (w.deadline_ms, w.keep_deadline) {
+                    (Some(deadline), _) => SetExpiry::AtMs(deadline),
+                    (None, true) => SetExpiry::Keep,
+                    (None, false) => SetExpiry::Clear,
+                },
                 key: w.key,
                 value: w.value,
-                expiry: w.deadline_ms.map_or(SetExpiry::Keep, SetExpiry::AtMs),
             },
             OperationWire::Expire(w) => Operation::Expire {
                 key: w.key,
@@ -609,15 +651,23 @@ mod tests {
                 key: b("n"),
                 delta: 1,
             },
-            Operation::SetExpiring {
+            Operation::Set {
                 key: b("k"),
                 value: b("v"),
+                condition: SetCondition::Always,
                 expiry: SetExpiry::AtMs(1_700_000_000_000),
             },
-            Operation::SetExpiring {
+            Operation::Set {
                 key: b("k"),
                 value: b(""),
+                condition: SetCondition::IfAbsent,
                 expiry: SetExpiry::Keep,
+            },
+            Operation::Set {
+                key: b("k"),
+                value: b("v"),
+                condition: SetCondition::IfPresent,
+                expiry: SetExpiry::Clear,
             },
             Operation::Expire {
                 key: b("k"),

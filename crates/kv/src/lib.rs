@@ -14,6 +14,8 @@ pub mod integer;
 pub mod store;
 pub mod tracker;
 
-pub use command::{ClientId, DecodeError, KvError, Operation, Outcome, Part, Request, SetExpiry};
+pub use command::{
+    ClientId, DecodeError, KvError, Operation, Outcome, Part, Request, SetCondition, SetExpiry,
+};
 pub use store::{KvStore, Limits};
 pub use tracker::{RequestTracker, Resolution};

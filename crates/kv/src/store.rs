@@ -36,7 +36,7 @@
 //! as absent once the reader's wall clock passes its deadline.
 
 use crate::command::{
-    ClientId, DecodeError, KvError, Operation, Outcome, Part, Request, SetExpiry,
+    ClientId, DecodeError, KvError, Operation, Outcome, Part, Request, SetCondition, SetExpiry,
 };
 use crate::expiry::Expiries;
 use crate::integer::parse_i64;
@@ -276,7 +276,7 @@ impl KvStore {
             Operation::Get { .. } | Operation::Delete { .. } | Operation::Increment { .. } => {
                 Ok(())
             }
-            Operation::Put { value, .. } | Operation::SetExpiring { value, .. } => {
+            Operation::Put { value, .. } | Operation::Set { value, .. } => {
                 too_large(Part::Value, value.len(), max)
             }
             Operation::Expire { .. } | Operation::GetExpiry { .. } => Ok(()),
@@ -331,7 +331,12 @@ impl KvStore {
                 Outcome::Swapped { succeeded, current }
             }
             Operation::Increment { key, delta } => self.increment(key, delta),
-            Operation::SetExpiring { key, value, expiry } => self.set_expiring(key, value, expiry),
+            Operation::Set {
+                key,
+                value,
+                condition,
+                expiry,
+            } => self.set(key, value, condition, expiry),
             Operation::Expire { key, deadline_ms } => self.expire_key(key, deadline_ms),
             Operation::GetExpiry { key } => Outcome::Number(match self.data.contains_key(&key) {
                 false => -2,
@@ -340,14 +345,34 @@ impl KvStore {
         }
     }
 
-    fn set_expiring(&mut self, key: Bytes, value: Bytes, expiry: SetExpiry) -> Outcome {
-        if let SetExpiry::AtMs(deadline) = expiry {
-            self.expiries.set(key.clone(), deadline);
+    /// Redis SET with options; 1 if it wrote, 0 if its condition failed.
+    fn set(
+        &mut self,
+        key: Bytes,
+        value: Bytes,
+        condition: SetCondition,
+        expiry: SetExpiry,
+    ) -> Outcome {
+        let exists = self.data.contains_key(&key);
+        let allowed = match condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => !exists,
+            SetCondition::IfPresent => exists,
+        };
+        if !allowed {
+            return Outcome::Number(0);
+        }
+        match expiry {
+            SetExpiry::Clear => {
+                self.expiries.clear(&key);
+            }
+            SetExpiry::AtMs(deadline) => self.expiries.set(key.clone(), deadline),
+            SetExpiry::Keep => {}
         }
         self.data.insert(key.clone(), value);
         // A deadline already past (EXAT in the past): gone at once, as in Redis.
         self.purge_if_expired(&key);
-        Outcome::Written
+        Outcome::Number(1)
     }
 
     /// Sets or removes the deadline of an existing key; Redis's 1 / 0 answer.

@@ -3,7 +3,7 @@
 //! stamps of the applied requests (no sleeping, no clock).
 
 use bytes::Bytes;
-use kv::{ClientId, KvStore, Limits, Operation, Outcome, Request, SetExpiry};
+use kv::{ClientId, KvStore, Limits, Operation, Outcome, Request, SetCondition, SetExpiry};
 use raft::Index;
 
 fn b(s: &str) -> Bytes {
@@ -41,13 +41,26 @@ impl Replica {
     }
 }
 
-fn set_expiring(key: &str, value: &str, deadline_ms: u64) -> Operation {
-    Operation::SetExpiring {
+fn set(key: &str, value: &str, condition: SetCondition, expiry: SetExpiry) -> Operation {
+    Operation::Set {
         key: b(key),
         value: b(value),
-        expiry: SetExpiry::AtMs(deadline_ms),
+        condition,
+        expiry,
     }
 }
+
+fn set_expiring(key: &str, value: &str, deadline_ms: u64) -> Operation {
+    set(
+        key,
+        value,
+        SetCondition::Always,
+        SetExpiry::AtMs(deadline_ms),
+    )
+}
+
+const WROTE: Outcome = Outcome::Number(1);
+const NOT_WRITTEN: Outcome = Outcome::Number(0);
 
 fn put(key: &str, value: &str) -> Operation {
     Operation::Put {
@@ -63,10 +76,7 @@ fn get_expiry(key: &str) -> Operation {
 #[test]
 fn a_key_disappears_once_a_stamp_reaches_its_deadline() {
     let mut r = Replica::new();
-    assert_eq!(
-        r.run_at(1_000, set_expiring("k", "v", 1_500)),
-        Outcome::Written
-    );
+    assert_eq!(r.run_at(1_000, set_expiring("k", "v", 1_500)), WROTE);
     assert_eq!(r.get_at(1_499, "k"), Outcome::Value(Some(b("v"))));
     assert_eq!(r.run_at(1_499, get_expiry("k")), Outcome::Number(1_500));
     assert_eq!(r.get_at(1_500, "k"), Outcome::Value(None));
@@ -123,12 +133,7 @@ fn set_put_expire_persist_and_keepttl_follow_redis() {
     let mut r = Replica::new();
     r.run_at(0, set_expiring("k", "v1", 100));
     // KEEPTTL keeps the deadline; a plain put drops it.
-    let keep = Operation::SetExpiring {
-        key: b("k"),
-        value: b("v2"),
-        expiry: SetExpiry::Keep,
-    };
-    r.run_at(0, keep);
+    r.run_at(0, set("k", "v2", SetCondition::Always, SetExpiry::Keep));
     assert_eq!(r.run_at(0, get_expiry("k")), Outcome::Number(100));
     assert_eq!(r.store.get(b"k"), Some(b("v2")));
     // Append and increment keep it too.
@@ -155,8 +160,29 @@ fn set_put_expire_persist_and_keepttl_follow_redis() {
     // A deadline already past removes the key at once.
     assert_eq!(r.run_at(60, expire("k", Some(60))), Outcome::Number(1));
     assert_eq!(r.store.len(), 0);
-    assert_eq!(r.run_at(60, set_expiring("p", "v", 10)), Outcome::Written);
+    assert_eq!(r.run_at(60, set_expiring("p", "v", 10)), WROTE);
     assert_eq!(r.store.get(b"p"), None);
+}
+
+#[test]
+fn conditional_sets_write_once_and_see_expired_keys_as_absent() {
+    let mut r = Replica::new();
+    let nx = |value, expiry| set("lock", value, SetCondition::IfAbsent, expiry);
+    assert_eq!(r.run_at(0, nx("a", SetExpiry::AtMs(100))), WROTE);
+    assert_eq!(r.run_at(50, nx("b", SetExpiry::AtMs(200))), NOT_WRITTEN);
+    assert_eq!(r.store.get(b"lock"), Some(b("a")));
+    assert_eq!(r.run_at(50, get_expiry("lock")), Outcome::Number(100));
+    // Once the holder's deadline passes, the next NX wins.
+    assert_eq!(r.run_at(100, nx("b", SetExpiry::AtMs(200))), WROTE);
+    assert_eq!(r.store.get(b"lock"), Some(b("b")));
+
+    let xx = |key, value| set(key, value, SetCondition::IfPresent, SetExpiry::Clear);
+    assert_eq!(r.run_at(100, xx("missing", "v")), NOT_WRITTEN);
+    assert_eq!(r.store.get(b"missing"), None);
+    assert_eq!(r.run_at(150, xx("lock", "c")), WROTE);
+    assert_eq!(r.run_at(150, get_expiry("lock")), Outcome::Number(-1));
+    r.run_at(150, set_expiring("gone", "v", 160));
+    assert_eq!(r.run_at(160, xx("gone", "v")), NOT_WRITTEN);
 }
 
 #[test]
@@ -167,7 +193,15 @@ fn expiry_is_identical_on_replicas_and_through_snapshots() {
         .map(|i| {
             let key = format!("k{}", i % 13);
             let operation = match i % 5 {
-                0 => set_expiring(&key, "v", i * 10 + (i % 7) * 15),
+                0 => {
+                    let conditions = [
+                        SetCondition::Always,
+                        SetCondition::IfAbsent,
+                        SetCondition::IfPresent,
+                    ];
+                    let deadline = SetExpiry::AtMs(i * 10 + (i % 7) * 15);
+                    set(&key, "v", conditions[(i / 5 % 3) as usize], deadline)
+                }
                 1 => put(&key, "p"),
                 2 => Operation::Expire {
                     key: b(&key),

@@ -6,19 +6,19 @@
 //! after a dropped connection may apply twice (at-least-once on reconnect).
 //!
 //! Reads (GET, MGET, EXISTS, STRLEN, DBSIZE) are linearizable through ReadIndex on the
-//! leader, without a log write. Writes go through the log. APPEND and INCR (DECR,
-//! INCRBY, DECRBY) are one log entry each: the state machine reports the new length or
-//! number. SET XX is a compare-and-set loop (read, then CAS on the value read), so it
-//! is atomic. A
-//! multi-key DEL deletes key by key: each deletion is atomic, the whole is not.
+//! leader, without a log write. Writes go through the log, one entry per command: the
+//! state machine decides SET's NX / XX, reports APPEND's new length and INCR's new
+//! number, so none is a read-then-write race. A multi-key DEL deletes key by key: each
+//! deletion is atomic, the whole is not. Writes are stamped with this server's clock,
+//! which drives key expiry (see `expiry`).
 
 mod expiry;
 
 use crate::resp::Reply;
 use crate::service::{Service, ServiceError};
 use bytes::Bytes;
-use expiry::{Base, Condition, Unit};
-use kv::{ClientId, KvError, Operation, Outcome, Part, Request};
+use expiry::{Base, SetOptions, Unit};
+use kv::{ClientId, KvError, Operation, Outcome, Part, Request, SetCondition, SetExpiry};
 
 /// A RESP connection's session.
 pub struct Session {
@@ -229,10 +229,10 @@ impl Commands {
             }
             "SET" => self.set(args).await,
             "SETNX" => {
-                let swapped = self
-                    .compare_and_set(&args[0], None, args[1].clone())
+                let wrote = self
+                    .set_with(&args[0], &args[1], SetCondition::IfAbsent, SetExpiry::Clear)
                     .await?;
-                Ok(Reply::Integer(i64::from(swapped.0)))
+                Ok(Reply::Integer(i64::from(wrote)))
             }
             "APPEND" => self.append(&args[0], &args[1]).await,
             "DEL" => {
@@ -332,75 +332,49 @@ impl Commands {
         Err(Reply::Error("TRYAGAIN session expired repeatedly".into()))
     }
 
-    /// A CAS; returns (swapped, the value before).
-    async fn compare_and_set(
-        &mut self,
-        key: &Bytes,
-        expected: Option<Bytes>,
-        value: Bytes,
-    ) -> Result<(bool, Option<Bytes>), Reply> {
-        self.check_key(key)?;
-        self.check_value(&value)?;
-        match self
-            .write(Operation::CompareAndSet {
-                key: key.clone(),
-                expected,
-                value,
-            })
-            .await?
-        {
-            Outcome::Swapped { succeeded, current } => Ok((succeeded, current)),
-            other => Err(unexpected(other)),
-        }
-    }
-
+    /// SET: a plain one is a `Put`; with options, one `Set` entry (NX / XX decided by
+    /// the state machine, so no read-then-CAS loop).
     async fn set(&mut self, args: &[Bytes]) -> Result<Reply, Reply> {
         let (key, value) = (&args[0], &args[1]);
-        self.check_key(key)?;
-        self.check_value(value)?;
         let options = expiry::parse_set_options(&args[2..], wall_clock_ms())?;
-        let operation = match (options.condition, options.expiry) {
-            (Some(_), Some(_)) => {
-                // NX / XX are compare-and-set, which carries no deadline.
-                return Err(Reply::err(
-                    "SET with NX or XX and an expiry or KEEPTTL is not supported",
-                ));
-            }
-            (Some(Condition::IfAbsent), None) => {
-                let (swapped, _) = self.compare_and_set(key, None, value.clone()).await?;
-                return Ok(if swapped { Reply::ok() } else { Reply::nil() });
-            }
-            (Some(Condition::IfPresent), None) => return self.set_if_present(key, value).await,
-            (None, Some(expiry)) => Operation::SetExpiring {
+        if options == SetOptions::default() {
+            self.check_key(key)?;
+            self.check_value(value)?;
+            let operation = Operation::Put {
                 key: key.clone(),
                 value: value.clone(),
-                expiry,
-            },
-            (None, None) => Operation::Put {
-                key: key.clone(),
-                value: value.clone(),
-            },
-        };
-        match self.write(operation).await? {
-            Outcome::Written => Ok(Reply::ok()),
-            other => Err(unexpected(other)),
+            };
+            return match self.write(operation).await? {
+                Outcome::Written => Ok(Reply::ok()),
+                other => Err(unexpected(other)),
+            };
         }
+        let condition = options.condition.unwrap_or(SetCondition::Always);
+        let expiry = options.expiry.unwrap_or(SetExpiry::Clear);
+        let wrote = self.set_with(key, value, condition, expiry).await?;
+        Ok(if wrote { Reply::ok() } else { Reply::nil() })
     }
 
-    /// SET XX: CAS against the value read, until the CAS wins or the key is found
-    /// missing.
-    async fn set_if_present(&mut self, key: &Bytes, value: &Bytes) -> Result<Reply, Reply> {
-        let mut current = self.read_one(key).await?;
-        while let Some(expected) = current {
-            let (swapped, now) = self
-                .compare_and_set(key, Some(expected), value.clone())
-                .await?;
-            if swapped {
-                return Ok(Reply::ok());
-            }
-            current = now;
+    /// One `Set` entry; true if it wrote (its condition held).
+    async fn set_with(
+        &mut self,
+        key: &Bytes,
+        value: &Bytes,
+        condition: SetCondition,
+        expiry: SetExpiry,
+    ) -> Result<bool, Reply> {
+        self.check_key(key)?;
+        self.check_value(value)?;
+        let operation = Operation::Set {
+            key: key.clone(),
+            value: value.clone(),
+            condition,
+            expiry,
+        };
+        match self.write(operation).await? {
+            Outcome::Number(wrote) => Ok(wrote == 1),
+            other => Err(unexpected(other)),
         }
-        Ok(Reply::nil())
     }
 
     /// TTL / PTTL: the deadline read through the log (a rare command: this keeps the

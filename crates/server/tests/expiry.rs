@@ -43,6 +43,30 @@ async fn keys_expire_and_ttls_read_back() {
     assert_eq!(c.cmd(&["PTTL", "missing"]).await, Reply::Integer(-2));
     assert_eq!(c.cmd(&["EXPIRE", "missing", "10"]).await, Reply::Integer(0));
 
+    // SET NX PX: a lock that only one client takes.
+    assert_eq!(
+        c.cmd(&["SET", "lock", "a", "NX", "PX", "100000"]).await,
+        Reply::ok()
+    );
+    assert_eq!(
+        c.cmd(&["SET", "lock", "b", "NX", "PX", "100000"]).await,
+        Reply::nil()
+    );
+    assert_eq!(c.cmd(&["GET", "lock"]).await, bulk("a"));
+    assert!(integer(c.cmd(&["PTTL", "lock"]).await) > 0);
+    // XX with KEEPTTL rewrites it and keeps the deadline; XX on a missing key does not.
+    assert_eq!(
+        c.cmd(&["SET", "lock", "c", "XX", "KEEPTTL"]).await,
+        Reply::ok()
+    );
+    assert!(integer(c.cmd(&["PTTL", "lock"]).await) > 0);
+    assert_eq!(c.cmd(&["GET", "lock"]).await, bulk("c"));
+    assert_eq!(
+        c.cmd(&["SET", "nolock", "c", "XX", "EX", "5"]).await,
+        Reply::nil()
+    );
+    assert_eq!(c.cmd(&["EXISTS", "nolock"]).await, Reply::Integer(0));
+
     // Deadlines already past: gone at once.
     assert_eq!(c.cmd(&["SET", "old", "v", "EXAT", "1"]).await, Reply::ok());
     assert_eq!(c.cmd(&["GET", "old"]).await, Reply::nil());
@@ -86,10 +110,6 @@ async fn bad_expiry_arguments_get_redis_errors() {
         ),
         (&["SET", "k", "v", "EX"], "ERR syntax error"),
         (&["SET", "k", "v", "EX", "1", "KEEPTTL"], "ERR syntax error"),
-        (
-            &["SET", "k", "v", "NX", "EX", "10"],
-            "ERR SET with NX or XX and an expiry",
-        ),
         (
             &["EXPIRE", "k", "1.5"],
             "ERR value is not an integer or out of range",

@@ -6,22 +6,13 @@
 use super::{not_an_integer, parse_integer, syntax_error};
 use crate::resp::Reply;
 use bytes::Bytes;
-use kv::SetExpiry;
-
-/// SET's condition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Condition {
-    /// NX: only if the key is absent.
-    IfAbsent,
-    /// XX: only if the key exists.
-    IfPresent,
-}
+use kv::{SetCondition, SetExpiry};
 
 /// SET's options.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SetOptions {
     /// NX or XX.
-    pub condition: Option<Condition>,
+    pub condition: Option<SetCondition>,
     /// EX / PX / EXAT / PXAT (as an absolute deadline) or KEEPTTL.
     pub expiry: Option<SetExpiry>,
 }
@@ -55,8 +46,8 @@ pub fn parse_set_options(options: &[Bytes], now_ms: u64) -> Result<SetOptions, R
     while let Some(option) = rest.next() {
         let name = option.to_ascii_uppercase();
         let (condition, expiry) = match name.as_slice() {
-            b"NX" => (Some(Condition::IfAbsent), None),
-            b"XX" => (Some(Condition::IfPresent), None),
+            b"NX" => (Some(SetCondition::IfAbsent), None),
+            b"XX" => (Some(SetCondition::IfPresent), None),
             b"KEEPTTL" => (None, Some(SetExpiry::Keep)),
             b"EX" | b"PX" | b"EXAT" | b"PXAT" => {
                 let amount = rest.next().ok_or_else(syntax_error)?;
@@ -175,13 +166,13 @@ mod tests {
         assert_eq!(
             parse(&["NX", "PXAT", "7"]).unwrap(),
             SetOptions {
-                condition: Some(Condition::IfAbsent),
+                condition: Some(SetCondition::IfAbsent),
                 expiry: Some(SetExpiry::AtMs(7)),
             }
         );
         assert_eq!(
             parse(&["xx", "XX"]).unwrap().condition,
-            Some(Condition::IfPresent)
+            Some(SetCondition::IfPresent)
         );
         assert_eq!(parse(&["KEEPTTL"]).unwrap().expiry, Some(SetExpiry::Keep));
     }
