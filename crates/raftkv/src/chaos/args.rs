@@ -26,6 +26,10 @@ pub struct ChaosArgs {
     /// Keep the run directory even when every check passes.
     #[arg(long)]
     pub keep: bool,
+    /// Run the nodes with `serve --lease-reads` (reads from the leader's lease; see
+    /// docs/design/core.md for its clock assumption, which SIGSTOP violates).
+    #[arg(long)]
+    pub lease_reads: bool,
     /// Print the seed and the fault schedule, and exit.
     #[arg(long)]
     pub dry_run: bool,
@@ -55,6 +59,8 @@ pub struct Settings {
     pub seed: u64,
     pub nodes: u64,
     pub profile: Profile,
+    /// Pass `--lease-reads` to every node.
+    pub lease_reads: bool,
     /// How long faults are injected.
     pub fault_phase: Duration,
     /// How long the workload keeps running after the last heal.
@@ -81,6 +87,7 @@ impl Settings {
                 seed,
                 nodes: args.nodes,
                 profile: args.profile,
+                lease_reads: args.lease_reads,
                 fault_phase: args.duration.unwrap_or(Duration::from_secs(40)),
                 healed_phase: Duration::from_secs(4),
                 hold_ms: (1_500, 3_500),
@@ -95,6 +102,7 @@ impl Settings {
                 seed,
                 nodes: args.nodes,
                 profile: args.profile,
+                lease_reads: args.lease_reads,
                 fault_phase: args.duration.unwrap_or(Duration::from_secs(300)),
                 healed_phase: Duration::from_secs(8),
                 hold_ms: (1_500, 8_000),
@@ -111,11 +119,16 @@ impl Settings {
     /// The command that reruns this seed with the same options.
     pub fn rerun_command(&self) -> String {
         format!(
-            "raftkv chaos --seed {} --nodes {} --profile {} --duration {}",
+            "raftkv chaos --seed {} --nodes {} --profile {} --duration {}{}",
             self.seed,
             self.nodes,
             self.profile.name(),
-            duration_text(self.fault_phase)
+            duration_text(self.fault_phase),
+            if self.lease_reads {
+                " --lease-reads"
+            } else {
+                ""
+            }
         )
     }
 }

@@ -82,13 +82,14 @@ fn failure_message(settings: &Settings, dir: &RunDir, rerun: &str) -> String {
 
 fn plan_text(settings: &Settings, schedule: &Schedule) -> String {
     format!(
-        "raftkv chaos: seed {} ({} nodes, profile {}, fault phase {}s, healed phase {}s)\n\
+        "raftkv chaos: seed {} ({} nodes, profile {}, fault phase {}s, healed phase {}s{})\n\
          clients: {} native, {} RESP\nfault schedule ({} episodes, last heal at {:.1}s):\n{schedule}",
         settings.seed,
         settings.nodes,
         settings.profile.name(),
         settings.fault_phase.as_secs(),
         settings.healed_phase.as_secs(),
+        if settings.lease_reads { ", lease reads" } else { "" },
         settings.native_clients,
         settings.resp_clients,
         schedule.episodes.len(),
@@ -107,7 +108,7 @@ async fn run(
     let start = Instant::now();
     let mut log = EventLog::new(start);
     let recorder = Recorder::new(start);
-    let mut cluster = Cluster::launch(settings.nodes, &dir.path).await?;
+    let mut cluster = Cluster::launch(settings.nodes, &dir.path, settings.lease_reads).await?;
     if !cluster.has_fsync_delay {
         log.note("note: serve has no --debug-fsync-delay-ms; slow-disk episodes are skipped");
     }
@@ -133,7 +134,14 @@ async fn run(
         recovery,
         other_failures,
     };
-    log.note(format!("checked {} operations", records.len()));
+    let unknown = records
+        .iter()
+        .filter(|record| record.completion == history::Completion::Unknown)
+        .count();
+    log.note(format!(
+        "checked {} operations ({unknown} writes without a reply, possibly applied)",
+        records.len()
+    ));
     Ok((findings, records, log.lines))
 }
 

@@ -38,7 +38,7 @@ fn join(addresses: &BTreeMap<u64, SocketAddr>) -> String {
 
 impl Cluster {
     /// Starts `count` nodes with data and logs under `dir`, and a proxy on every link.
-    pub async fn launch(count: u64, dir: &Path) -> Result<Cluster, String> {
+    pub async fn launch(count: u64, dir: &Path, lease_reads: bool) -> Result<Cluster, String> {
         let mut peers = BTreeMap::new();
         let mut clients = BTreeMap::new();
         for id in 1..=count {
@@ -63,6 +63,7 @@ impl Cluster {
                 client_address: clients[&from],
                 data_dir: dir.join(format!("node-{from}")),
                 log_path: dir.join(format!("node-{from}.log")),
+                lease_reads,
             });
         }
         let mut cluster = Cluster {

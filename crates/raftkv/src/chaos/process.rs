@@ -20,6 +20,8 @@ pub struct NodeSpec {
     pub client_address: SocketAddr,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// `--lease-reads`.
+    pub lease_reads: bool,
 }
 
 /// Nodes must not outlive an interrupted harness (Ctrl-C ends it without running
@@ -83,6 +85,9 @@ impl NodeProcess {
             .stderr(stderr)
             .kill_on_drop(true);
         die_with_the_harness(&mut command);
+        if self.spec.lease_reads {
+            command.arg("--lease-reads");
+        }
         if let Some(ms) = fsync_delay_ms {
             command.args(["--debug-fsync-delay-ms", &ms.to_string()]);
         }

@@ -267,6 +267,7 @@ mod tests {
             dir: None,
             keep: false,
             dry_run: false,
+            lease_reads: false,
             canary_lose_append: false,
         })
     }
