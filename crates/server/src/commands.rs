@@ -17,7 +17,7 @@ mod expiry;
 use crate::resp::Reply;
 use crate::service::{Service, ServiceError};
 use bytes::Bytes;
-use expiry::{Base, SetOptions, Unit};
+use expiry::{SetOptions, Unit};
 use kv::{ClientId, KvError, Operation, Outcome, Part, Request, SetCondition, SetExpiry};
 
 /// A RESP connection's session.
@@ -263,19 +263,7 @@ impl Commands {
             "TTL" => self.time_to_live(&args[0], Unit::Seconds).await,
             "PTTL" => self.time_to_live(&args[0], Unit::Millis).await,
             "EXPIRE" | "PEXPIRE" | "EXPIREAT" | "PEXPIREAT" => {
-                let unit = if name.starts_with('P') {
-                    Unit::Millis
-                } else {
-                    Unit::Seconds
-                };
-                let base = if name.ends_with("AT") {
-                    Base::Epoch
-                } else {
-                    Base::Now
-                };
-                let command = name.to_ascii_lowercase();
-                let deadline =
-                    expiry::expire_deadline(&command, &args[1], unit, base, wall_clock_ms())?;
+                let deadline = expiry::expire_command_deadline(name, &args[1], wall_clock_ms())?;
                 self.expire(&args[0], Some(deadline)).await
             }
             "PERSIST" => self.expire(&args[0], None).await,
@@ -456,7 +444,10 @@ impl Commands {
             text.push_str(&format!("storage_failure:{}\r\n", status.storage_failure));
         }
         text.push_str("\r\n# Keyspace\r\n");
-        text.push_str(&format!("db0:keys={},expires=0,avg_ttl=0\r\n", status.keys));
+        text.push_str(&format!(
+            "db0:keys={},expires={},avg_ttl=0\r\n",
+            status.keys, status.expiring_keys
+        ));
         Ok(Reply::bulk(text))
     }
 }

@@ -202,6 +202,9 @@ pub struct StatusReply {
     /// Set when storage failed.
     #[prost(string, tag = "12")]
     pub storage_failure: String,
+    /// Keys with an expiry deadline (expired ones not purged yet included).
+    #[prost(uint64, tag = "13")]
+    pub expiring_keys: u64,
 }
 
 impl NativeResponse {

@@ -359,7 +359,10 @@ impl Service {
             .status()
             .await
             .map_err(|error| self.map_node_error(error))?;
-        let keys = self.inner.store.read().len() as u64;
+        let (keys, expiring_keys) = {
+            let store = self.inner.store.read();
+            (store.len() as u64, store.expiring_count() as u64)
+        };
         let raft = &status.raft;
         Ok(StatusReply {
             node_id: raft.id.0,
@@ -380,6 +383,7 @@ impl Service {
                 .map(|(id, address)| format!("{}={address}", id.0))
                 .collect(),
             storage_failure: status.storage_failure.unwrap_or_default(),
+            expiring_keys,
         })
     }
 

@@ -67,6 +67,15 @@ async fn keys_expire_and_ttls_read_back() {
     );
     assert_eq!(c.cmd(&["EXISTS", "nolock"]).await, Reply::Integer(0));
 
+    // INFO's keyspace line counts the keys with a deadline (here: "lock"); asked of
+    // the leader, which applied every write it acknowledged (a follower may lag).
+    let mut on_leader = Resp::connect(cluster.address(leader)).await;
+    let Reply::Bulk(Some(info)) = on_leader.cmd(&["INFO"]).await else {
+        panic!("INFO is a bulk string")
+    };
+    let info = String::from_utf8(info.to_vec()).unwrap();
+    assert!(info.contains(",expires=1,"), "{info}");
+
     // Deadlines already past: gone at once.
     assert_eq!(c.cmd(&["SET", "old", "v", "EXAT", "1"]).await, Reply::ok());
     assert_eq!(c.cmd(&["GET", "old"]).await, Reply::nil());

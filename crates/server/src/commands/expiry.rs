@@ -97,6 +97,22 @@ pub fn expire_deadline(
     deadline_ms(amount, unit, base, now_ms).ok_or_else(|| invalid_expire_time(command))
 }
 
+/// The deadline of EXPIRE / PEXPIRE / EXPIREAT / PEXPIREAT (`name` upper case): P is
+/// for milliseconds, AT for a time since the epoch.
+pub fn expire_command_deadline(name: &str, amount: &[u8], now_ms: u64) -> Result<u64, Reply> {
+    let unit = if name.starts_with('P') {
+        Unit::Millis
+    } else {
+        Unit::Seconds
+    };
+    let base = if name.ends_with("AT") {
+        Base::Epoch
+    } else {
+        Base::Now
+    };
+    expire_deadline(&name.to_ascii_lowercase(), amount, unit, base, now_ms)
+}
+
 /// The absolute deadline in ms (a past one clamped to 0); `None` on overflow.
 fn deadline_ms(amount: i64, unit: Unit, base: Base, now_ms: u64) -> Option<u64> {
     let millis = match unit {
@@ -222,6 +238,16 @@ mod tests {
             error_text(deadline("9223372036854775807", Unit::Seconds, Base::Now).unwrap_err()),
             "ERR invalid expire time in 'expire' command"
         );
+    }
+
+    #[test]
+    fn expire_commands_pick_unit_and_base_from_their_names() {
+        let now = 10_000;
+        let deadline = |name: &str| expire_command_deadline(name, b"7", now).unwrap();
+        assert_eq!(deadline("EXPIRE"), 17_000);
+        assert_eq!(deadline("PEXPIRE"), 10_007);
+        assert_eq!(deadline("EXPIREAT"), 7_000);
+        assert_eq!(deadline("PEXPIREAT"), 7);
     }
 
     #[test]
