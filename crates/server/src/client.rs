@@ -21,7 +21,7 @@ use crate::connection::Connection;
 use crate::native::{NativeRequest, RequestKind, StatusReply};
 use crate::service::{decode_response, Answer, ReadResult, ServiceError};
 use bytes::Bytes;
-use kv::{ClientId, KvError, Operation, Outcome, Request};
+use kv::{ClientId, KvError, Operation, Outcome, Request, SetCondition, SetExpiry};
 use std::net::SocketAddr;
 use std::time::Duration;
 use thiserror::Error;
@@ -79,6 +79,17 @@ pub enum ClientError {
     /// The client was given no address.
     #[error("no server address given")]
     NoAddress,
+}
+
+/// A key's expiry deadline, as [`Client::deadline`] reads it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deadline {
+    /// No such key (or it expired).
+    Missing,
+    /// The key has no deadline.
+    Persistent,
+    /// The key expires at this time (ms since the Unix epoch).
+    AtMs(u64),
 }
 
 /// A session with a raftkv cluster.
@@ -205,6 +216,58 @@ impl Client {
         };
         match self.execute(operation).await? {
             Outcome::Number(value) => Ok(value),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Redis SET with options: writes `value` if `condition` holds and sets the deadline
+    /// as `expiry` says (deadlines are absolute ms since the Unix epoch: add this
+    /// machine's clock to a relative time). True if it wrote.
+    pub async fn set(
+        &mut self,
+        key: impl Into<Bytes>,
+        value: impl Into<Bytes>,
+        condition: SetCondition,
+        expiry: SetExpiry,
+    ) -> Result<bool, ClientError> {
+        let operation = Operation::Set {
+            key: key.into(),
+            value: value.into(),
+            condition,
+            expiry,
+        };
+        match self.execute(operation).await? {
+            Outcome::Number(wrote) => Ok(wrote == 1),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sets (`Some`, absolute ms) or removes (`None`) the deadline of an existing key;
+    /// true if it did (false: no such key, or no deadline to remove).
+    pub async fn expire_at(
+        &mut self,
+        key: impl Into<Bytes>,
+        deadline_ms: Option<u64>,
+    ) -> Result<bool, ClientError> {
+        let operation = Operation::Expire {
+            key: key.into(),
+            deadline_ms,
+        };
+        match self.execute(operation).await? {
+            Outcome::Number(changed) => Ok(changed == 1),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// A key's deadline, read through the log.
+    pub async fn deadline(&mut self, key: impl Into<Bytes>) -> Result<Deadline, ClientError> {
+        match self
+            .execute(Operation::GetExpiry { key: key.into() })
+            .await?
+        {
+            Outcome::Number(-2) => Ok(Deadline::Missing),
+            Outcome::Number(-1) => Ok(Deadline::Persistent),
+            Outcome::Number(at) if at >= 0 => Ok(Deadline::AtMs(at as u64)),
             other => Err(unexpected(other)),
         }
     }
