@@ -114,26 +114,33 @@ async fn run(
     }
     let result = exercise(settings, schedule, &mut cluster, &recorder, &mut log).await;
     cluster.shutdown().await;
-    let (recovery, mut other_failures, mut finals) = result?;
+    let exercised = result?;
     log.note("cluster stopped; checking the history");
     let mut records = recorder.records();
+    let findings = judge(settings, exercised, &mut records, canary, &mut log).await?;
+    Ok((findings, records, log.lines))
+}
+
+/// The checks, on the history and final values of a finished run.
+async fn judge(
+    settings: &Settings,
+    (recovery, mut other_failures, mut finals): Exercised,
+    records: &mut [Record],
+    canary: bool,
+    log: &mut EventLog,
+) -> Result<Findings, String> {
     if canary {
-        let doctored = canary::lose_last_append(&mut records, &mut finals);
+        let doctored = canary::lose_last_append(records, &mut finals);
         log.note(doctored.unwrap_or_else(|| "canary: no acknowledged append to lose".into()));
     }
-    other_failures.extend(missing_final_reads(&records, &finals));
+    other_failures.extend(missing_final_reads(records, &finals));
     let budget = settings.check_budget;
-    let history = records.clone();
+    let history = records.to_vec();
+    // The search is CPU-bound: off the async workers.
     let linearizability =
         tokio::task::spawn_blocking(move || check::check_history(&history, budget))
             .await
             .map_err(|error| format!("the checker panicked: {error}"))?;
-    let findings = Findings {
-        linearizability,
-        lost_writes: check::lost_appends(&records, &finals),
-        recovery,
-        other_failures,
-    };
     let unknown = records
         .iter()
         .filter(|record| record.completion == history::Completion::Unknown)
@@ -142,7 +149,12 @@ async fn run(
         "checked {} operations ({unknown} writes without a reply, possibly applied)",
         records.len()
     ));
-    Ok((findings, records, log.lines))
+    Ok(Findings {
+        linearizability,
+        lost_writes: check::lost_appends(records, &finals),
+        recovery,
+        other_failures,
+    })
 }
 
 type Exercised = (Result<Duration, String>, Vec<String>, FinalValues);
