@@ -36,13 +36,13 @@ pub async fn put(key: String, value: String, target: &Target) -> Result<(), Stri
     Ok(())
 }
 
-/// `raftkv append`.
+/// `raftkv append`: prints the value's new length, as redis-cli does.
 pub async fn append(key: String, value: String, target: &Target) -> Result<(), String> {
-    client(target)
+    let length = client(target)
         .append(key, value)
         .await
         .map_err(|e| client_error(target, e))?;
-    println!("OK");
+    println!("{length}");
     Ok(())
 }
 

@@ -52,7 +52,7 @@ enum Command {
         #[command(flatten)]
         target: Target,
     },
-    /// Appends to a key's value.
+    /// Appends to a key's value (prints the new length).
     Append {
         /// The key.
         key: String,
