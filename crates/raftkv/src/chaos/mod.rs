@@ -9,6 +9,7 @@ mod check;
 mod faults;
 mod history;
 mod nodes;
+mod ports;
 mod process;
 mod proxy;
 mod report;

@@ -1,6 +1,7 @@
 //! The cluster under test: the node processes and the proxies between them, started on
 //! free loopback ports, with the operations the fault schedule needs.
 
+use super::ports;
 use super::process::{NodeProcess, NodeSpec};
 use super::proxy::{Link, Network};
 use server::client::Client;
@@ -20,14 +21,6 @@ pub struct Cluster {
     slow: BTreeSet<u64>,
 }
 
-/// A port the OS says is free now (the node binds it a moment later).
-async fn free_address() -> Result<SocketAddr, String> {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .map_err(|error| format!("cannot bind a loopback port: {error}"))?;
-    listener.local_addr().map_err(|error| error.to_string())
-}
-
 fn join(addresses: &BTreeMap<u64, SocketAddr>) -> String {
     let entries: Vec<String> = addresses
         .iter()
@@ -39,12 +32,12 @@ fn join(addresses: &BTreeMap<u64, SocketAddr>) -> String {
 impl Cluster {
     /// Starts `count` nodes with data and logs under `dir`, and a proxy on every link.
     pub async fn launch(count: u64, dir: &Path, lease_reads: bool) -> Result<Cluster, String> {
-        let mut peers = BTreeMap::new();
-        let mut clients = BTreeMap::new();
-        for id in 1..=count {
-            peers.insert(id, free_address().await?);
-            clients.insert(id, free_address().await?);
-        }
+        let reserved = ports::reserve(2 * count as usize)?;
+        let addresses = reserved.addresses();
+        let peers: BTreeMap<u64, SocketAddr> = (1..=count).zip(addresses.clone()).collect();
+        let clients: BTreeMap<u64, SocketAddr> = (1..=count)
+            .zip(addresses[count as usize..].to_vec())
+            .collect();
         let mut links = BTreeMap::new();
         let mut specs = Vec::new();
         for from in 1..=count {
@@ -75,6 +68,7 @@ impl Cluster {
             has_fsync_delay: serve_has_fsync_delay().await,
             slow: BTreeSet::new(),
         };
+        reserved.release();
         for node in cluster.nodes.values_mut() {
             node.start(None)?;
         }
@@ -118,7 +112,10 @@ impl Cluster {
         let mut crashes = Vec::new();
         for (id, node) in &mut self.nodes {
             if let Some(status) = node.exited() {
-                crashes.push(format!("node {id} exited on its own: {status}"));
+                crashes.push(format!(
+                    "node {id} exited on its own: {status}; its log ends: {}",
+                    node.last_log_line()
+                ));
             }
         }
         crashes

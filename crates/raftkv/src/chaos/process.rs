@@ -137,6 +137,14 @@ impl NodeProcess {
         unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }
     }
 
+    /// The last line the node (or the harness) wrote to its log.
+    pub fn last_log_line(&self) -> String {
+        std::fs::read_to_string(&self.spec.log_path)
+            .ok()
+            .and_then(|log| log.lines().last().map(str::to_string))
+            .unwrap_or_default()
+    }
+
     fn log_file(&self) -> Result<File, String> {
         OpenOptions::new()
             .create(true)
