@@ -69,6 +69,8 @@ impl Drop for Link {
 async fn accept_loop(listener: TcpListener, target: SocketAddr, watcher: watch::Receiver<Control>) {
     loop {
         let Ok((inbound, _)) = listener.accept().await else {
+            // Out of file descriptors, most likely: let connections close first.
+            tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
         if watcher.borrow().state == LinkState::Drop {
