@@ -109,6 +109,33 @@ pub fn lost_appends(records: &[Record], finals: &FinalValues) -> Vec<String> {
     lost
 }
 
+/// Append-only keys whose final value holds a token more than once: a write applied
+/// twice (every token is appended by one request, never retried by a RESP client, and
+/// deduplicated by the session of a native one).
+pub fn duplicated_appends(finals: &FinalValues) -> Vec<String> {
+    let mut duplicated = Vec::new();
+    for (key, value) in finals {
+        if !super::workload::is_append_key(key) {
+            continue;
+        }
+        let mut seen = BTreeSet::new();
+        for token in value
+            .as_deref()
+            .unwrap_or_default()
+            .split_inclusive(|&b| b == b';')
+        {
+            if !seen.insert(token) {
+                duplicated.push(format!(
+                    "{} holds {} twice (a write applied twice)",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(token)
+                ));
+            }
+        }
+    }
+    duplicated
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,6 +175,16 @@ mod tests {
         let records = vec![appended("a0.0", "1.1;", 0)];
         let lost = lost_appends(&records, &finals(&[("a0.0", Some("n1.1;"))]));
         assert_eq!(lost.len(), 1);
+    }
+
+    #[test]
+    fn a_token_applied_twice_is_reported() {
+        let twice = finals(&[("a0.0", Some("n1.1;n1.2;n1.1;")), ("r4.0", Some("x;x;"))]);
+        assert_eq!(
+            duplicated_appends(&twice),
+            vec!["a0.0 holds n1.1; twice (a write applied twice)"]
+        );
+        assert!(duplicated_appends(&finals(&[("a0.0", Some("n1.1;n1.2;"))])).is_empty());
     }
 
     #[test]

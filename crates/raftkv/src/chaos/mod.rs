@@ -135,6 +135,7 @@ async fn judge(
         log.note(doctored.unwrap_or_else(|| "canary: no acknowledged append to lose".into()));
     }
     other_failures.extend(missing_final_reads(records, &finals));
+    other_failures.extend(check::duplicated_appends(&finals));
     let budget = settings.check_budget;
     let history = records.to_vec();
     // The search is CPU-bound: off the async workers.
