@@ -209,6 +209,8 @@ pub struct ClientLoad {
     pub recorder: Recorder,
     /// The start of the run (of the warm-up).
     pub start: Instant,
+    /// The open loop's fine-grained timer.
+    pub timer: Option<super::timer::Timer>,
 }
 
 /// Runs one client until the run ends; returns when its last measured reply came
@@ -240,7 +242,10 @@ pub async fn run_client(mut load: ClientLoad) -> Option<Duration> {
                 let due = schedule.due(next, now, plan.pipeline);
                 if due == 0 {
                     let at = load.start + schedule.intended(next);
-                    tokio::time::sleep_until(at).await;
+                    match &load.timer {
+                        Some(timer) => timer.sleep_until(at.into_std()).await,
+                        None => tokio::time::sleep_until(at).await,
+                    }
                     continue;
                 }
                 bases.extend((next..next + due as u64).map(|k| schedule.intended(k)));

@@ -6,7 +6,7 @@
 //! One concept per module: [`args`] (options and their checks), [`load`] (the clients'
 //! loops and the open-loop schedule), [`resp`] and [`native`] (the protocol drivers),
 //! [`histogram`] (recording), [`report`] (percentiles, table, JSON), [`chart`] (SVG),
-//! [`progress`] (the bar).
+//! [`progress`] (the bar), [`timer`] (sub-millisecond waits for the open loop).
 
 mod args;
 mod chart;
@@ -16,6 +16,7 @@ mod native;
 mod progress;
 mod report;
 mod resp;
+mod timer;
 
 pub use args::BenchArgs;
 use args::{Plan, Protocol};
@@ -37,6 +38,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     let start = tokio::time::Instant::now();
     let visible = !args.no_progress && std::io::stderr().is_terminal();
     let progress = progress::Progress::start(&plan, shared.clone(), start, visible);
+    let timer = plan.rate.map(|_| timer::Timer::start());
     let mut tasks = Vec::with_capacity(plan.clients);
     for client in 0..plan.clients {
         tasks.push(tokio::spawn(load::run_client(ClientLoad {
@@ -47,6 +49,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
             tickets: tickets.clone(),
             recorder: shared.recorder(),
             start,
+            timer: timer.clone(),
         })));
     }
     let mut last = Duration::ZERO;
