@@ -66,6 +66,18 @@ pub fn latency(base: Duration, done: Duration) -> Duration {
     done.saturating_sub(base)
 }
 
+/// The second of the timeline a reply `since_warmup` after the warm-up belongs to. With
+/// `--duration`, replies to requests sent before the end but arriving after it count in
+/// the last second, rather than making a near-empty extra second.
+pub fn timeline_second(stop: Stop, since_warmup: Duration) -> u32 {
+    let second = since_warmup.as_secs();
+    let second = match stop {
+        Stop::After(duration) => second.min(duration.as_secs_f64().ceil().max(1.0) as u64 - 1),
+        Stop::Requests(_) => second,
+    };
+    second as u32
+}
+
 /// The keys: `key:000000000042`, the format redis-benchmark uses.
 pub struct KeySpace {
     count: u64,
@@ -285,7 +297,7 @@ pub async fn run_client(mut load: ClientLoad) -> Option<Duration> {
             continue;
         }
         last_measured = Some(done);
-        let second = done.saturating_sub(plan.warmup).as_secs() as u32;
+        let second = timeline_second(plan.stop, done.saturating_sub(plan.warmup));
         // An error reply cannot be matched to its request cheaply: the first `failed`
         // of the batch are counted as the failed ones (kinds differ only in a mix).
         for (index, ((kind, _), base)) in requests.iter().zip(&bases).enumerate() {
@@ -341,6 +353,21 @@ mod tests {
         let done = Duration::from_millis(41);
         assert_eq!(latency(intended, done), Duration::from_millis(31));
         assert_eq!(latency(done, intended), Duration::ZERO);
+    }
+
+    #[test]
+    fn late_replies_count_in_the_last_second_of_a_timed_run() {
+        let secs = Duration::from_secs_f64;
+        let ten = Stop::After(Duration::from_secs(10));
+        assert_eq!(timeline_second(ten, secs(0.5)), 0);
+        assert_eq!(timeline_second(ten, secs(9.99)), 9);
+        assert_eq!(timeline_second(ten, secs(10.2)), 9);
+        let short = Stop::After(Duration::from_millis(1500));
+        assert_eq!(timeline_second(short, secs(1.7)), 1);
+        assert_eq!(timeline_second(short, secs(2.5)), 1);
+        let tiny = Stop::After(Duration::from_millis(200));
+        assert_eq!(timeline_second(tiny, secs(0.4)), 0);
+        assert_eq!(timeline_second(Stop::Requests(5), secs(12.5)), 12);
     }
 
     #[test]
