@@ -35,6 +35,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     let value = Bytes::from(vec![b'x'; plan.value_size]);
     let tickets = Arc::new(Tickets::new(plan.stop));
     let shared = Shared::default();
+    let load_at_start = report::load_average();
     let start = tokio::time::Instant::now();
     let visible = !args.no_progress && std::io::stderr().is_terminal();
     let progress = progress::Progress::start(&plan, shared.clone(), start, visible);
@@ -61,7 +62,8 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     }
     progress.finish();
     let elapsed = last.saturating_sub(plan.warmup);
-    let report = report::Report::new((*plan).clone(), elapsed, &shared.results());
+    let mut report = report::Report::new((*plan).clone(), elapsed, &shared.results());
+    report.load_average = load_at_start.zip(report::load_average());
     if args.json {
         println!("{:#}", report.json());
     } else {

@@ -81,6 +81,19 @@ pub struct Report {
     pub puts: Percentiles,
     pub errors: u64,
     pub timeline: Vec<Second>,
+    /// The machine's 1-minute load average at the start and at the end of the run
+    /// (`/proc/loadavg`; unknown elsewhere): other work on the machine skews figures.
+    pub load_average: Option<(f64, f64)>,
+}
+
+/// The 1-minute load average, where the system tells it.
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 impl Report {
@@ -101,6 +114,7 @@ impl Report {
                     latency: Percentiles::of(histogram),
                 })
                 .collect(),
+            load_average: None,
         }
     }
 
@@ -148,6 +162,12 @@ impl Report {
             stop, plan.warmup, self.all.count, self.elapsed, self.errors
         );
         let _ = writeln!(out, "throughput: {:.0} requests/s", self.throughput());
+        if let Some((start, end)) = self.load_average {
+            let _ = writeln!(
+                out,
+                "load average (1 min) at start {start:.2}, at end {end:.2} (2+ per core means other work skewed the figures)"
+            );
+        }
         let _ = writeln!(
             out,
             "{:<6} {:>10} {:>12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
@@ -200,6 +220,7 @@ impl Report {
             "operations": self.all.count,
             "errors": self.errors,
             "throughput_per_second": (self.throughput() * 10.0).round() / 10.0,
+            "load_average": self.load_average.map(|(start, end)| json!({"start": start, "end": end})),
             "latency": self.all.json(),
             "get": self.gets.json(),
             "put": self.puts.json(),
@@ -268,7 +289,9 @@ mod tests {
             results.record(Kind::Get, 1, us);
         }
         results.errors = 3;
-        Report::new(plan(), Duration::from_secs(2), &results)
+        let mut report = Report::new(plan(), Duration::from_secs(2), &results);
+        report.load_average = Some((0.5, 1.25));
+        report
     }
 
     #[test]
@@ -286,6 +309,7 @@ mod tests {
         assert_eq!(json["timeline"].as_array().unwrap().len(), 2);
         assert_eq!(json["timeline"][1]["second"], 1);
         assert_eq!(json["timeline"][1]["count"], 100);
+        assert_eq!(json["load_average"]["end"], 1.25);
         // It survives a round trip through text.
         let text = serde_json::to_string(&json).unwrap();
         assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json);
@@ -305,6 +329,7 @@ mod tests {
             "put",
             "all",
             "3 errors",
+            "load average (1 min) at start 0.50, at end 1.25",
         ] {
             assert!(table.contains(word), "{word} missing from\n{table}");
         }
