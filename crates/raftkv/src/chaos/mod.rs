@@ -52,21 +52,33 @@ pub async fn chaos(args: ChaosArgs) -> Result<(), String> {
     dir.write("schedule.txt", &plan)?;
     println!("run directory: {}", dir.path.display());
     let rerun = settings.rerun_command();
-    match run(&settings, &schedule, &dir, args.canary_lose_append).await {
-        Ok((findings, _, _)) if findings.passed() => {
+    let start = Instant::now();
+    let mut log = EventLog::new(start);
+    let recorder = Recorder::new(start);
+    let result = run(
+        &settings,
+        &schedule,
+        &dir,
+        (&recorder, &mut log),
+        args.canary_lose_append,
+    )
+    .await;
+    match result {
+        Ok((findings, _)) if findings.passed() => {
             println!("{}\nPASS (seed {})", findings.summary(), settings.seed);
             if !args.keep {
                 dir.remove();
             }
             Ok(())
         }
-        Ok((findings, records, events)) => {
+        Ok((findings, records)) => {
             println!("{}", findings.summary());
-            dir.keep_failure(&events, &records, &findings, &rerun)?;
+            dir.keep_failure(&log.lines, &records, &findings, &rerun)?;
             Err(failure_message(&settings, &dir, &rerun))
         }
         Err(error) => {
-            println!("harness error: {error}");
+            log.note(format!("harness error: {error}"));
+            dir.keep_harness_error(&log.lines, &recorder.records(), &error, &rerun)?;
             Err(failure_message(&settings, &dir, &rerun))
         }
     }
@@ -98,28 +110,27 @@ fn plan_text(settings: &Settings, schedule: &Schedule) -> String {
     )
 }
 
-type RunOutcome = (Findings, Vec<Record>, Vec<String>);
+/// The findings, and the history they judged (doctored, with the canary).
+type RunOutcome = (Findings, Vec<Record>);
 
 async fn run(
     settings: &Settings,
     schedule: &Schedule,
     dir: &RunDir,
+    (recorder, log): (&Recorder, &mut EventLog),
     canary: bool,
 ) -> Result<RunOutcome, String> {
-    let start = Instant::now();
-    let mut log = EventLog::new(start);
-    let recorder = Recorder::new(start);
     let mut cluster = Cluster::launch(settings.nodes, &dir.path, settings.lease_reads).await?;
     if !cluster.has_fsync_delay {
         log.note("note: serve has no --debug-fsync-delay-ms; slow-disk episodes are skipped");
     }
-    let result = exercise(settings, schedule, &mut cluster, &recorder, &mut log).await;
+    let result = exercise(settings, schedule, &mut cluster, recorder, log).await;
     cluster.shutdown().await;
     let exercised = result?;
     log.note("cluster stopped; checking the history");
     let mut records = recorder.records();
-    let findings = judge(settings, exercised, &mut records, canary, &mut log).await?;
-    Ok((findings, records, log.lines))
+    let findings = judge(settings, exercised, &mut records, canary, log).await?;
+    Ok((findings, records))
 }
 
 /// The checks, on the history and final values of a finished run.

@@ -173,7 +173,7 @@ impl Cluster {
 
 /// Whether this binary's `serve` takes `--debug-fsync-delay-ms` (the slow-disk mode).
 async fn serve_has_fsync_delay() -> bool {
-    let Ok(exe) = std::env::current_exe() else {
+    let Ok(exe) = super::process::serve_binary() else {
         return false;
     };
     let output = tokio::process::Command::new(exe)

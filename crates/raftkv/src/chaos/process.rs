@@ -24,6 +24,17 @@ pub struct NodeSpec {
     pub lease_reads: bool,
 }
 
+/// The binary the nodes run: this very one. On Linux `/proc/self/exe`, which the
+/// spawned child resolves to the harness's own executable even after a rebuild replaced
+/// or removed the file at its path (a long soak from `target/release` outlives builds).
+pub fn serve_binary() -> Result<PathBuf, String> {
+    let own = PathBuf::from("/proc/self/exe");
+    if cfg!(target_os = "linux") && own.exists() {
+        return Ok(own);
+    }
+    std::env::current_exe().map_err(|error| format!("cannot find the raftkv binary: {error}"))
+}
+
 /// Nodes must not outlive an interrupted harness (Ctrl-C ends it without running
 /// destructors): on Linux the kernel kills them when the thread that spawned them exits.
 /// The harness spawns from the main thread or from runtime workers, which live as long
@@ -71,9 +82,7 @@ impl NodeProcess {
         let stderr = log
             .try_clone()
             .map_err(|error| format!("node {} log: {error}", self.spec.id))?;
-        let exe = std::env::current_exe()
-            .map_err(|error| format!("cannot find the raftkv binary: {error}"))?;
-        let mut command = Command::new(exe);
+        let mut command = Command::new(serve_binary()?);
         command
             .args(["--log", "info", "serve", "--id", &self.spec.id.to_string()])
             .args(["--peers", &self.spec.peers, "--clients", &self.spec.clients])

@@ -30,6 +30,22 @@ impl RunDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 
+    /// Writes what is known when the harness itself failed (a node would not start, ...).
+    pub fn keep_harness_error(
+        &self,
+        events: &[String],
+        records: &[Record],
+        error: &str,
+        rerun: &str,
+    ) -> Result<(), String> {
+        self.write("events.txt", &(events.join("\n") + "\n"))?;
+        self.write("history.txt", &to_text(records))?;
+        self.write(
+            "verdict.txt",
+            &format!("harness error: {error}\n\nrerun: {rerun}\n"),
+        )
+    }
+
     /// Writes what a failure needs to be understood next to the node logs and data.
     pub fn keep_failure(
         &self,
