@@ -126,8 +126,10 @@ impl Raft {
         Ok(raft)
     }
 
-    /// Advances logical time by one tick.
+    /// Advances logical time by one tick (and frees a chunk of the entries the last
+    /// compaction removed).
     pub fn tick(&mut self) {
+        self.log.free_compacted();
         match self.role {
             Role::Leader => self.tick_leader(),
             _ => self.tick_election(),
